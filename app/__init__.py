@@ -1,0 +1,1 @@
+"""OpenConsult: self-hosted telemedicine video consultations."""

@@ -1,0 +1,257 @@
+"""Command line: serve, migrate, seed-demo, create-user, audit-verify, rotate-note-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlmodel import select
+
+from app.access_log import AccessLogger
+from app.accounts import service as accounts
+from app.accounts.schemas import UserCreate
+from app.api import field_errors
+from app.core import audit
+from app.core.config import NOTE_KEY_ID, Settings, SettingsError, load_settings, new_note_key
+from app.core.db import Database
+from app.core.errors import DomainError
+from app.core.models import Clinic, Role
+from app.demo import DEMO_CLINIC, seed_demo
+from app.main import create_app
+from app.migrations import upgrade
+from app.records.crypto import DecryptionError, Keyring
+from app.records.rotation import rotate_note_key
+from scheduling.demo import seed_demo_visit
+from scheduling.links import join_url
+
+
+async def _with_db(settings: Settings, migrate: bool = True) -> Database:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    if migrate:
+        await upgrade(db)
+    return db
+
+
+async def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    db = await _with_db(settings)
+    await db.dispose()
+    print("database is at the newest schema")
+    return 0
+
+
+async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.env == "production" and not args.force:
+        print("refusing to add demo accounts in production (use --force if you mean it)")
+        return 2
+    db = await _with_db(settings)
+    try:
+        created = await seed_demo(db)
+        async with db.session() as session:
+            clinic = (await session.exec(select(Clinic).where(Clinic.name == DEMO_CLINIC))).one()
+            visit = await seed_demo_visit(session, clinic_id=clinic.id)
+    finally:
+        await db.dispose()
+    if created:
+        print("Demo accounts created (passwords are shown this once):")
+        for account in created:
+            print(f"  {account.role.value:<10} {account.email:<34} {account.password}")
+    else:
+        print("Demo accounts already present; nothing added.")
+    if visit is not None:
+        patient = visit.patient
+        print(
+            f"Demo visit: {patient.given_name} {patient.family_name} (born "
+            f"{patient.birth_date.isoformat()}) with {visit.provider.full_name} at "
+            f"{visit.appointment.start_at:%H:%M} UTC; the patient's link "
+            f"(opens {settings.join_opens_minutes} minutes before):\n  "
+            f"{join_url(settings, visit.appointment)}"
+        )
+    return 0
+
+
+async def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password (12 characters or more): ")
+    try:
+        user_in = UserCreate(
+            email=args.email, full_name=args.name, role=Role(args.role), password=password
+        )
+    except ValidationError as exc:
+        for name, msg in field_errors(exc).items():
+            print(f"{name}: {msg}", file=sys.stderr)
+        return 2
+    db = await _with_db(settings)
+    try:
+        async with db.session() as session:
+            clinic = (await session.exec(select(Clinic).where(Clinic.name == args.clinic))).first()
+            if clinic is None:
+                clinic = Clinic(name=args.clinic, timezone=args.clinic_timezone)
+                session.add(clinic)
+                await session.commit()
+                print(f"created clinic {clinic.name!r}")
+            user = await accounts.create_user(session, clinic_id=clinic.id, user_in=user_in)
+        await audit.record(
+            db,
+            action="user.create",
+            outcome=audit.SUCCESS,
+            actor=audit.Actor(
+                id="cli", role="operator", clinic_id=str(clinic.id), client_addr=None
+            ),
+            object_type="staff_user",
+            object_id=user.id,
+        )
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(f"created {user.role.value} {user.email} in {clinic.name!r}")
+    return 0
+
+
+async def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    db = await _with_db(settings, migrate=False)
+    try:
+        report = await audit.verify_chain(db)
+    finally:
+        await db.dispose()
+    if report.ok:
+        print(f"audit chain intact: {report.events} events")
+        return 0
+    print(
+        f"audit chain BROKEN at event {report.broken_at}: {report.reason} "
+        f"({report.events} events before it are intact)"
+    )
+    return 1
+
+
+async def cmd_rotate_note_key(settings: Settings, _args: argparse.Namespace) -> int:
+    keyring = Keyring.from_settings(settings)
+    db = await _with_db(settings)
+    try:
+        report = await rotate_note_key(db, keyring)
+    except DecryptionError as exc:
+        print(
+            f"rotation stopped: {exc}; keep every old key listed until rotation is done",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await db.dispose()
+    await _audit_rotation(settings, keyring.active, report.notes, report.addenda)
+    print(
+        f"re-encrypted {report.notes} notes and {report.addenda} addenda under key "
+        f"{keyring.active!r}; older keys may now be removed"
+    )
+    return 0
+
+
+async def _audit_rotation(settings: Settings, key_id: str, notes: int, addenda: int) -> None:
+    db = Database(settings.resolved_database_url)
+    try:
+        await audit.record(
+            db,
+            action="note.rekey",
+            outcome=audit.SUCCESS,
+            actor=audit.Actor(id="cli", role="operator", clinic_id=None, client_addr=None),
+            object_type="consult_note",
+            detail=f"key {key_id}: {notes} notes, {addenda} addenda",
+        )
+    finally:
+        await db.dispose()
+
+
+def cmd_new_note_key(args: argparse.Namespace) -> int:
+    """Needs no settings: production cannot start until it has a key."""
+    if args.key_id is not None and not NOTE_KEY_ID.match(args.key_id):
+        print("--key-id: 1-32 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
+        return 2
+    print(new_note_key(args.key_id))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.host
+    port = args.port or settings.port
+
+    async def migrated_app() -> web.Application:
+        db = await _with_db(settings)
+        await db.dispose()
+        return create_app(settings)
+
+    web.run_app(
+        migrated_app(),
+        host=host,
+        port=port,
+        access_log_class=AccessLogger,
+        print=lambda _msg: print(
+            f"OpenConsult on http://{host}:{port} ({settings.env})", flush=True
+        ),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="apply migrations and run the web server")
+    serve.add_argument("--host", help="address to bind (default OPENCONSULT_HOST)")
+    serve.add_argument("--port", type=int, help="port (default OPENCONSULT_PORT)")
+    sub.add_parser("migrate", help="apply database migrations")
+    seed = sub.add_parser("seed-demo", help="add the demo clinic, staff and patients")
+    seed.add_argument("--force", action="store_true", help="allow in production")
+    create = sub.add_parser("create-user", help="create a staff account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--clinic", required=True, help="clinic name (created if missing)")
+    create.add_argument("--clinic-timezone", default="UTC")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    sub.add_parser("audit-verify", help="check the audit trail's hash chain")
+    sub.add_parser(
+        "rotate-note-key",
+        help="re-encrypt every note and addendum under OPENCONSULT_NOTE_ACTIVE_KEY",
+    )
+    new_key = sub.add_parser("new-note-key", help="print a fresh 'keyid:base64key' entry")
+    new_key.add_argument("--key-id", help="id of the key (default: random)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "new-note-key":
+        return cmd_new_note_key(args)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        return cmd_serve(settings, args)
+    commands = {
+        "migrate": cmd_migrate,
+        "seed-demo": cmd_seed_demo,
+        "create-user": cmd_create_user,
+        "audit-verify": cmd_audit_verify,
+        "rotate-note-key": cmd_rotate_note_key,
+    }
+    return asyncio.run(commands[args.command](settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

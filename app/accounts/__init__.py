@@ -1,0 +1,1 @@
+"""Staff accounts: sign-in with lockout and rate limits, sign-out, users of a clinic."""

@@ -1,0 +1,1 @@
+"""Shared core: settings, database, models, auth, audit, errors. Imports nothing above it."""

@@ -1,0 +1,309 @@
+"""Typed settings read from the environment; bad values stop the process with a clear message."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "dev", "development", "please-change"}
+)
+MIN_SECRET_LENGTH = 32
+NOTE_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+NOTE_KEY_BYTES = 32
+
+
+class SettingsError(Exception):
+    """The environment holds a setting the app cannot run with."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the app. Names are `OPENCONSULT_<FIELD>`, except the two URLs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPENCONSULT_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_key_prefix: str = "openconsult:"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = None
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 7)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_max_per_address: int = Field(default=30, ge=1, le=10_000)
+    login_address_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Scheduling: join-link window, reminders, automatic no-show
+    join_opens_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    join_closes_minutes: int = Field(default=120, ge=1, le=24 * 60)
+    reminder_offsets_minutes: list[Annotated[int, Field(ge=1, le=60 * 24 * 30)]] = Field(
+        default=[24 * 60, 60], max_length=10
+    )
+    noshow_after_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    noshow_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Email: the outbox sender delivers through this SMTP server
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    mail_from: str = "OpenConsult <no-reply@openconsult.invalid>"
+    outbox_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=86400)
+    background_tasks: bool = True
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    cookie_secure: bool | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Waiting room: identity checks per link, and how long an away patient keeps their place
+    identity_max_failures: int = Field(default=5, ge=1, le=50)
+    waiting_grace_seconds: float = Field(default=120.0, gt=0, le=3600)
+    presence_beat_seconds: float = Field(default=20.0, gt=0, le=600)
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        """Comma-separated addresses or networks: `10.0.0.5, 172.18.0.0/16`."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    # WebRTC: comma-separated URIs. Empty means no STUN/TURN (never a public fallback).
+    stun_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    turn_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    turn_secret: SecretStr | None = None
+    turn_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
+    # Test/development only: the relay also offers 127.0.0.1, which aioice skips.
+    rtc_loopback: bool = False
+
+    @field_validator("stun_urls", "turn_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _check_stun(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"not a STUN URI (stun: or stuns:): {url}")
+        return value
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _check_turn(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"not a TURN URI (turn: or turns:): {url}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_rtc(self) -> Settings:
+        if self.turn_urls and (
+            self.turn_secret is None or not self.turn_secret.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "OPENCONSULT_TURN_URLS needs OPENCONSULT_TURN_SECRET (use-auth-secret)"
+            )
+        if self.rtc_loopback and self.env == "production":
+            raise ValueError("OPENCONSULT_RTC_LOOPBACK is for tests and development only")
+        return self
+
+    # Consult-note encryption: "keyid:base64key,..." (AES-256, 32-byte keys) and the one that
+    # encrypts new text. Development and test keep a generated key in the data folder.
+    note_keys: SecretStr | None = None
+    note_active_key: str | None = Field(default=None, max_length=32)
+    max_note_chars: int = Field(default=50_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _check_note_keys(self) -> Settings:
+        if self.note_keys is None:
+            if self.env == "production":
+                raise ValueError(
+                    "OPENCONSULT_NOTE_KEYS is missing; production needs at least one "
+                    "'keyid:base64key' (python -m app new-note-key prints one)"
+                )
+            return self
+        keys = parse_note_keys(self.note_keys.get_secret_value())
+        if self.note_active_key is not None and self.note_active_key not in keys:
+            raise ValueError(f"OPENCONSULT_NOTE_ACTIVE_KEY {self.note_active_key!r} is not listed")
+        if self.note_active_key is None and len(keys) > 1:
+            raise ValueError("several note keys are listed: name the active one")
+        return self
+
+    @model_validator(mode="after")
+    def _check_production_secret(self) -> Settings:
+        if self.env == "production":
+            value = self.secret_key.get_secret_value() if self.secret_key else ""
+            if value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "OPENCONSULT_SECRET_KEY is missing or a placeholder; production needs a "
+                    f"random value of at least {MIN_SECRET_LENGTH} characters "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"OPENCONSULT_SECRET_KEY is too short: at least {MIN_SECRET_LENGTH} characters"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: the configured one, or a SQLite file in the data folder."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'openconsult.db'}"
+        url = self.database_url
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url[len(plain) :]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        """Where browsers reach the app; used in links sent by email."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env == "production" or self.base_url.startswith("https://")
+
+    @property
+    def note_keyring(self) -> tuple[dict[str, bytes], str]:
+        """The note keys by id and the id of the active one; `load_settings` guarantees them."""
+        if self.note_keys is None:
+            raise SettingsError("note keys not resolved; build settings with load_settings()")
+        keys = parse_note_keys(self.note_keys.get_secret_value())
+        return keys, self.note_active_key or next(iter(keys))
+
+    @property
+    def secret(self) -> str:
+        """The signing secret; `load_settings` guarantees it is set."""
+        if self.secret_key is None:
+            raise SettingsError("secret key not resolved; build settings with load_settings()")
+        return self.secret_key.get_secret_value()
+
+
+def parse_note_keys(value: str) -> dict[str, bytes]:
+    """'keyid:base64key,...' as a dict; a ValueError names the first bad entry."""
+    keys: dict[str, bytes] = {}
+    for position, entry in enumerate(value.replace("\n", ",").split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not NOTE_KEY_ID.match(key_id):
+            raise ValueError(
+                f"note key {position} is not 'keyid:base64key' (id: A-Z a-z 0-9 _ . -)"
+            )
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"note key {key_id!r} is not valid base64") from None
+        if len(raw) != NOTE_KEY_BYTES:
+            raise ValueError(f"note key {key_id!r} must be {NOTE_KEY_BYTES} bytes, not {len(raw)}")
+        if key_id in keys:
+            raise ValueError(f"note key {key_id!r} is listed twice")
+        keys[key_id] = raw
+    if not keys:
+        raise ValueError("no note key given")
+    return keys
+
+
+def new_note_key(key_id: str | None = None) -> str:
+    """A fresh 'keyid:base64key' entry."""
+    key_id = key_id or f"k{secrets.token_hex(4)}"
+    return f"{key_id}:{base64.b64encode(secrets.token_bytes(NOTE_KEY_BYTES)).decode()}"
+
+
+def development_note_keys_path(data_dir: Path) -> Path:
+    return data_dir / "note_keys"
+
+
+def _development_note_keys(data_dir: Path) -> tuple[str, str]:
+    """Read, or create once, the development note keys (one per line; the last is active)."""
+    path = development_note_keys_path(data_dir)
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_note_key("dev1") + "\n")
+        path.chmod(0o600)
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return ",".join(lines), lines[-1].partition(":")[0] if lines else ""
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Read, or create once, the development secret kept in the data folder."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and overrides); raises SettingsError with a readable text."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"OPENCONSULT_{where.upper()}" if where != "settings" else where
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+    if settings.secret_key is None:
+        secret = _development_secret(settings.data_dir)
+        settings = settings.model_copy(update={"secret_key": SecretStr(secret)})
+    if settings.note_keys is None:
+        # Only reached outside production (the validator refuses production without keys).
+        keys, active = _development_note_keys(settings.data_dir)
+        active = settings.note_active_key or active
+        try:
+            if active not in parse_note_keys(keys):
+                raise ValueError(f"active note key {active!r} is not listed")
+        except ValueError as exc:
+            path = development_note_keys_path(settings.data_dir)
+            raise SettingsError(f"invalid development note keys in {path}: {exc}") from None
+        settings = settings.model_copy(
+            update={"note_keys": SecretStr(keys), "note_active_key": active}
+        )
+    return settings
+
+
+def setting_names() -> set[str]:
+    """Every environment variable the app reads."""
+    names = set()
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names.add(alias if isinstance(alias, str) else f"OPENCONSULT_{field.upper()}")
+    return names

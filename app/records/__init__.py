@@ -1,0 +1,1 @@
+"""The patient record: consult notes (drafts, signing, addenda), their encryption, FHIR export."""

@@ -1,0 +1,122 @@
+"""OpenAPI fragment of the records API."""
+
+from __future__ import annotations
+
+from app.openapi import Spec, operation, path_param, ref, schemas_of
+from app.records.schemas import (
+    AddendumCreate,
+    AddendumPublic,
+    NoteCreate,
+    NotePublic,
+    NoteSave,
+    NoteSections,
+    NoteSign,
+    PatientPublic,
+    PatientRecord,
+)
+
+PATIENT_ID = path_param("patient_id", "A patient of the caller's clinic")
+NOTE_ID = path_param("note_id", "A consult note of the caller's clinic")
+TAG = "records"
+
+RECORDS_PATHS: Spec = {
+    "/api/patients/{patient_id}/record": {
+        "get": operation(
+            "Demographics and notes of a patient (provider, admin); other clinics' are 404",
+            tag=TAG,
+            ok=ref("PatientRecord"),
+            errors=(401, 403, 404),
+            params=[PATIENT_ID],
+        )
+    },
+    "/api/patients/{patient_id}/notes": {
+        "get": operation(
+            "Signed notes of the patient and the caller's own drafts, oldest first",
+            tag=TAG,
+            ok={"type": "array", "items": ref("NotePublic")},
+            errors=(401, 403, 404),
+            params=[PATIENT_ID],
+        ),
+        "post": operation(
+            "Start a draft note for the patient (provider)",
+            tag=TAG,
+            body=ref("NoteCreate"),
+            ok=ref("NotePublic"),
+            status="201",
+            errors=(400, 401, 403, 404, 413),
+            params=[PATIENT_ID],
+        ),
+    },
+    "/api/notes/{note_id}": {
+        "get": operation(
+            "One note with its addenda; a draft only for its author",
+            tag=TAG,
+            ok=ref("NotePublic"),
+            errors=(401, 403, 404),
+            params=[NOTE_ID],
+        ),
+        "put": operation(
+            "Autosave a draft from the version it was edited from; 409 `version_conflict` "
+            "carries the current note in error.detail.current, 409 `note_signed` points to "
+            "the addenda; answers a Server-Timing header (encrypt, app)",
+            tag=TAG,
+            body=ref("NoteSave"),
+            ok=ref("NotePublic"),
+            errors=(400, 401, 403, 404, 409, 413),
+            params=[NOTE_ID],
+        ),
+    },
+    "/api/notes/{note_id}/sign": {
+        "post": operation(
+            "Sign the draft at the given version (author); the note is locked afterwards",
+            tag=TAG,
+            body=ref("NoteSign"),
+            ok=ref("NotePublic"),
+            errors=(400, 401, 403, 404, 409),
+            params=[NOTE_ID],
+        )
+    },
+    "/api/notes/{note_id}/addenda": {
+        "get": operation(
+            "Addenda of a note, oldest first",
+            tag=TAG,
+            ok={"type": "array", "items": ref("AddendumPublic")},
+            errors=(401, 403, 404),
+            params=[NOTE_ID],
+        ),
+        "post": operation(
+            "Add an addendum (reason and text) to a signed note (provider of the clinic)",
+            tag=TAG,
+            body=ref("AddendumCreate"),
+            ok=ref("AddendumPublic"),
+            status="201",
+            errors=(400, 401, 403, 404, 409, 413),
+            params=[NOTE_ID],
+        ),
+    },
+}
+
+
+def _flatten(schemas: dict[str, Spec]) -> dict[str, Spec]:
+    """Pydantic nests referenced models under $defs; lift them to components."""
+    flat: dict[str, Spec] = {}
+    for name, schema in schemas.items():
+        for def_name, definition in schema.pop("$defs", {}).items():
+            flat[def_name] = definition
+        flat[name] = schema
+    return flat
+
+
+RECORDS_SCHEMAS: dict[str, Spec] = _flatten(
+    schemas_of(
+        AddendumCreate,
+        AddendumPublic,
+        NoteCreate,
+        NotePublic,
+        NoteSave,
+        NoteSections,
+        NoteSign,
+        PatientPublic,
+        PatientRecord,
+    )
+)

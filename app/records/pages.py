@@ -1,0 +1,107 @@
+"""Pages of the record: the patient's record and the (standalone, for now) note editor.
+
+The notes panel moves into the visit page when visits land; the editor page stays for notes
+written outside a visit.
+"""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.api import path_uuid
+from app.core.models import Patient, Role
+from app.keys import NOTE_KEYRING, SETTINGS
+from app.records import service
+from app.records.routes import record_event, run_audited, viewer_of
+from app.records.schemas import SECTION_NAMES, NotePublic
+from app.security import authorize
+
+routes = web.RouteTableDef()
+
+SECTION_LABELS = {
+    "chief_complaint": "Chief complaint",
+    "subjective": "Subjective",
+    "objective": "Objective",
+    "assessment": "Assessment",
+    "plan": "Plan",
+    "free_text": "Free text",
+}
+
+
+@routes.get("/records/patients/{patient_id}", name="patient_record")
+async def record_page(request: web.Request) -> web.StreamResponse:
+    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    patient_id = path_uuid(request, "patient_id")
+    viewer = viewer_of(staff)
+    keyring = request.app[NOTE_KEYRING]
+
+    async def work(session: AsyncSession) -> tuple[Patient, list[NotePublic]]:
+        patient = await service.readable_patient(session, viewer, patient_id)
+        notes = await service.patient_notes(
+            session, keyring=keyring, viewer=viewer, patient_id=patient_id
+        )
+        return patient, notes
+
+    patient, notes = await run_audited(
+        request,
+        staff,
+        work,
+        action="record.read",
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+    )
+    await record_event(
+        request,
+        staff,
+        action="record.read",
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+        detail="record page",
+    )
+    context = {
+        "staff": staff,
+        "patient": patient,
+        "notes": notes,
+        "sections": [(name, SECTION_LABELS[name]) for name in SECTION_NAMES],
+        "can_write": staff.role == Role.PROVIDER,
+    }
+    return aiohttp_jinja2.render_template("records/record.html", request, context)
+
+
+@routes.get("/records/notes/{note_id}", name="note_editor")
+async def editor_page(request: web.Request) -> web.StreamResponse:
+    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    note_id = path_uuid(request, "note_id")
+    viewer = viewer_of(staff)
+    keyring = request.app[NOTE_KEYRING]
+
+    async def work(session: AsyncSession) -> tuple[Patient, NotePublic]:
+        note = await service.read_note(session, keyring=keyring, viewer=viewer, note_id=note_id)
+        patient = await service.readable_patient(session, viewer, note.patient_id)
+        return patient, note
+
+    patient, note = await run_audited(
+        request, staff, work, action="note.read", object_type="consult_note", object_id=note_id
+    )
+    await record_event(
+        request,
+        staff,
+        action="note.read",
+        object_type="consult_note",
+        object_id=note_id,
+        patient_id=patient.id,
+        detail="editor page",
+    )
+    context = {
+        "staff": staff,
+        "patient": patient,
+        "note": note,
+        "sections": [(name, SECTION_LABELS[name]) for name in SECTION_NAMES],
+        "max_note_chars": request.app[SETTINGS].max_note_chars,
+        "is_author": note.author_id == staff.id and staff.role == Role.PROVIDER,
+    }
+    return aiohttp_jinja2.render_template("records/note.html", request, context)

@@ -1,0 +1,102 @@
+"""Shapes of the records API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.records.models import NoteStatus
+
+# Order of the sections on screen and in the FHIR Composition.
+SECTION_NAMES = ("chief_complaint", "subjective", "objective", "assessment", "plan", "free_text")
+
+
+class NoteSections(BaseModel):
+    """The text of a note; a section not named here is refused (400)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chief_complaint: str = ""
+    subjective: str = ""
+    objective: str = ""
+    assessment: str = ""
+    plan: str = ""
+    free_text: str = ""
+
+    def total_chars(self) -> int:
+        return sum(len(getattr(self, name)) for name in SECTION_NAMES)
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appointment_id: uuid.UUID | None = None
+    sections: NoteSections = Field(default_factory=NoteSections)
+
+
+class NoteSave(BaseModel):
+    """An autosave: the whole text and the version it was edited from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    sections: NoteSections
+
+
+class NoteSign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class AddendumCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+
+
+class AddendumPublic(BaseModel):
+    id: uuid.UUID
+    note_id: uuid.UUID
+    author_id: uuid.UUID
+    author_name: str
+    reason: str
+    text: str
+    created_at: datetime
+
+
+class NotePublic(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    clinic_id: uuid.UUID
+    author_id: uuid.UUID
+    author_name: str
+    appointment_id: uuid.UUID | None
+    status: NoteStatus
+    version: int
+    sections: NoteSections
+    created_at: datetime
+    updated_at: datetime
+    signed_at: datetime | None
+    addenda: list[AddendumPublic]
+
+
+class PatientPublic(BaseModel):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    given_name: str
+    family_name: str
+    birth_date: date
+    email: str | None
+    phone: str | None
+    preferred_language: str
+
+
+class PatientRecord(BaseModel):
+    """Demographics and the notes the viewer may read, oldest first."""
+
+    patient: PatientPublic
+    notes: list[NotePublic]

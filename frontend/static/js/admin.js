@@ -1,0 +1,81 @@
+// Admin page: staff list (with unlock), adding staff, and the clinic's audit trail.
+import { api, el, formatLocal } from "./app.js";
+
+// Staff names by id, so the audit trail names people instead of showing ids.
+const staffNames = new Map();
+
+function who(id) {
+  return staffNames.get(id) || id;
+}
+
+async function loadUsers() {
+  const status = document.getElementById("users-status");
+  const table = document.getElementById("users-table");
+  try {
+    const users = await api("GET", "/api/users");
+    for (const u of users) staffNames.set(u.id, u.full_name);
+    const rows = users.map((u) => {
+      const locked = u.locked_until && new Date(u.locked_until) > new Date();
+      const action = locked
+        ? el("button", { type: "button", onclick: () => unlock(u) }, `Unlock ${u.full_name}`)
+        : "";
+      return el("tr", {}, el("td", {}, u.full_name), el("td", {}, u.email), el("td", {}, u.role),
+        el("td", {}, locked ? `Locked until ${formatLocal(u.locked_until)}` : "Active"),
+        el("td", {}, action));
+    });
+    table.tBodies[0].replaceChildren(...rows);
+    table.hidden = false;
+    status.textContent = `${users.length} staff members`;
+  } catch (err) {
+    status.textContent = err.message;
+    status.className = "error";
+  }
+}
+
+async function unlock(user) {
+  const status = document.getElementById("users-status");
+  try {
+    await api("POST", `/api/users/${user.id}/unlock`);
+    status.textContent = `${user.full_name} is unlocked.`;
+    await loadUsers();
+  } catch (err) {
+    status.textContent = err.message;
+  }
+}
+
+async function loadAudit() {
+  const status = document.getElementById("audit-status");
+  const table = document.getElementById("audit-table");
+  try {
+    const events = await api("GET", "/api/audit-events?limit=50");
+    table.tBodies[0].replaceChildren(...events.map((e) => el("tr", {},
+      el("td", {}, formatLocal(e.at)), el("td", {}, e.action), el("td", {}, e.outcome),
+      el("td", {}, e.actor_role ? `${who(e.actor_id)} (${e.actor_role})` : "anonymous"),
+      el("td", {}, e.object_type ? `${e.object_type} ${who(e.object_id ?? "")}` : ""),
+      el("td", {}, e.client_addr ?? ""))));
+    table.hidden = false;
+    status.textContent = `Newest ${events.length} events`;
+  } catch (err) {
+    status.textContent = err.message;
+    status.className = "error";
+  }
+}
+
+document.getElementById("new-user").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const status = document.getElementById("new-user-status");
+  const body = Object.fromEntries(new FormData(form).entries());
+  status.textContent = "Saving…";
+  try {
+    const user = await api("POST", "/api/users", body);
+    status.textContent = `Added ${user.full_name}.`;
+    form.reset();
+    await loadUsers();
+  } catch (err) {
+    const details = Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
+    status.textContent = details ? `${err.message} (${details})` : err.message;
+  }
+});
+
+loadUsers().then(loadAudit);

@@ -1,0 +1,1 @@
+"""Scheduling: provider availability, slots, booking, join links, invites and reminders."""

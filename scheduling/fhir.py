@@ -1,0 +1,173 @@
+"""FHIR R4 read endpoints: Schedule, Slot (free slots, searched) and Appointment."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api import path_uuid
+from app.core.errors import DomainError, Forbidden, InvalidInput, NotFound
+from app.core.models import Role, utcnow
+from app.keys import DATABASE
+from app.security import Staff, authorize
+from scheduling import availability, service
+from scheduling.models import AppointmentStatus, ProviderSchedule
+from scheduling.routes import ANY_STAFF, audit_patient_read, audited_refusal
+from scheduling.slots import Span
+from scheduling.views import parse
+
+routes = web.RouteTableDef()
+FHIR_JSON = "application/fhir+json"
+
+
+def _fhir(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, content_type=FHIR_JSON)
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def schedule_resource(schedule: ProviderSchedule, provider_name: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Schedule",
+        "id": str(schedule.id),
+        "active": True,
+        "actor": [{"reference": f"Practitioner/{schedule.provider_id}", "display": provider_name}],
+        "comment": f"Times are planned in {schedule.timezone}",
+    }
+
+
+def slot_resource(schedule: ProviderSchedule, span: Span, type_name: str) -> dict[str, Any]:
+    slot_id = f"{schedule.id}-{int(span.start.timestamp())}"
+    return {
+        "resourceType": "Slot",
+        "id": slot_id,
+        "schedule": {"reference": f"Schedule/{schedule.id}"},
+        "status": "free",
+        "start": _instant(span.start),
+        "end": _instant(span.end),
+        "serviceType": [{"text": type_name}],
+    }
+
+
+def appointment_resource(view: service.AppointmentView) -> dict[str, Any]:
+    a = view.appointment
+    participant_status = "declined" if a.status == AppointmentStatus.CANCELLED else "accepted"
+    body: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "id": str(a.id),
+        "status": a.status.value,
+        "serviceType": [{"text": view.kind.name}],
+        "start": _instant(a.start_at),
+        "end": _instant(a.end_at),
+        "minutesDuration": view.kind.duration_minutes,
+        "created": a.created_at.date().isoformat(),
+        "participant": [
+            {
+                "actor": {
+                    "reference": f"Patient/{view.patient.id}",
+                    "display": f"{view.patient.given_name} {view.patient.family_name}",
+                },
+                "required": "required",
+                "status": participant_status,
+            },
+            {
+                "actor": {
+                    "reference": f"Practitioner/{view.provider.id}",
+                    "display": view.provider.full_name,
+                },
+                "required": "required",
+                "status": participant_status,
+            },
+        ],
+    }
+    if a.cancel_reason:
+        body["cancelationReason"] = {"text": a.cancel_reason}
+    return body
+
+
+async def _schedule(request: web.Request, staff: Staff, schedule_id: uuid.UUID) -> ProviderSchedule:
+    async with request.app[DATABASE].session() as session:
+        schedule = await session.get(ProviderSchedule, schedule_id)
+    if schedule is None or schedule.clinic_id != staff.clinic_id:
+        raise NotFound("No such Schedule.")
+    if staff.role == Role.PROVIDER and schedule.provider_id != staff.id:
+        raise Forbidden("Providers see their own calendar only.")
+    return schedule
+
+
+@routes.get("/fhir/R4/Schedule/{schedule_id}")
+async def read_schedule(request: web.Request) -> web.Response:
+    staff = await authorize(request, *ANY_STAFF)
+    try:
+        schedule = await _schedule(request, staff, path_uuid(request, "schedule_id"))
+        async with request.app[DATABASE].session() as session:
+            provider = await availability.get_provider(
+                session, clinic_id=staff.clinic_id, provider_id=schedule.provider_id
+            )
+    except DomainError as exc:
+        raise await audited_refusal(request, exc, "fhir.schedule.read") from None
+    return _fhir(schedule_resource(schedule, provider.full_name))
+
+
+class SlotSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: uuid.UUID
+    service_type: uuid.UUID = Field(alias="service-type")
+    start: date
+    end: date
+
+
+@routes.get("/fhir/R4/Slot")
+async def search_slots(request: web.Request) -> web.Response:
+    staff = await authorize(request, *ANY_STAFF)
+    query = parse(SlotSearch, dict(request.query))
+    if query.end < query.start or (query.end - query.start).days > 62:
+        raise InvalidInput(
+            "end must be on or after start, at most 62 days later.",
+            fields={"end": "outside the allowed range"},
+        )
+    try:
+        schedule = await _schedule(request, staff, query.schedule)
+        async with request.app[DATABASE].session() as session:
+            kind = await availability.get_type(
+                session, clinic_id=staff.clinic_id, type_id=query.service_type
+            )
+            spans = await availability.search_slots(
+                session,
+                schedule=schedule,
+                kind=kind,
+                first_day=query.start,
+                last_day=query.end,
+                now=utcnow(),
+            )
+    except DomainError as exc:
+        raise await audited_refusal(request, exc, "fhir.slot.read") from None
+    entries = [{"resource": slot_resource(schedule, s, kind.name)} for s in spans]
+    return _fhir(
+        {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+    )
+
+
+@routes.get("/fhir/R4/Appointment/{appointment_id}")
+async def read_appointment(request: web.Request) -> web.Response:
+    staff = await authorize(request, *ANY_STAFF)
+    try:
+        async with request.app[DATABASE].session() as session:
+            view = await service.get_view(
+                session,
+                clinic_id=staff.clinic_id,
+                appointment_id=path_uuid(request, "appointment_id"),
+            )
+        if staff.role == Role.PROVIDER and view.appointment.provider_id != staff.id:
+            raise Forbidden("Providers see their own appointments only.")
+    except DomainError as exc:
+        raise await audited_refusal(request, exc, "fhir.appointment.read") from None
+    await audit_patient_read(request, staff, [view.patient], "fhir.appointment.read")
+    return _fhir(appointment_resource(view))

@@ -1,0 +1,88 @@
+"""Join links: a signed token naming one appointment and its version.
+
+Rescheduling or cancelling bumps the appointment's version, so every older link stops working.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from app.core.config import Settings
+from scheduling.models import Appointment, AppointmentStatus
+
+JOIN_AUDIENCE = "openconsult:join"
+JOIN_ISSUER = "openconsult"
+_ALGORITHM = "HS256"
+
+
+def join_token(settings: Settings, appointment: Appointment) -> str:
+    claims = {
+        "aud": JOIN_AUDIENCE,
+        "iss": JOIN_ISSUER,
+        "sub": str(appointment.id),
+        "ver": appointment.version,
+    }
+    return jwt.encode(claims, settings.secret, algorithm=_ALGORITHM)
+
+
+def join_url(settings: Settings, appointment: Appointment) -> str:
+    return f"{settings.base_url}/join/{join_token(settings, appointment)}"
+
+
+@dataclass(frozen=True)
+class JoinClaim:
+    appointment_id: uuid.UUID
+    version: int
+
+
+def read_join_token(settings: Settings, token: str) -> JoinClaim | None:
+    """The appointment a token names, or None when it is not one of ours."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret,
+            algorithms=[_ALGORITHM],
+            audience=JOIN_AUDIENCE,
+            issuer=JOIN_ISSUER,
+            options={"require": ["aud", "iss", "sub", "ver"]},
+        )
+        return JoinClaim(uuid.UUID(str(claims["sub"])), int(claims["ver"]))
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+
+
+class LinkState(enum.StrEnum):
+    OPEN = "open"
+    TOO_EARLY = "too_early"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
+    INVALID = "invalid"
+
+
+def link_state(
+    settings: Settings, appointment: Appointment | None, claim: JoinClaim | None, now: datetime
+) -> LinkState:
+    """Whether a link opens now, and if not, why."""
+    if claim is None or appointment is None:
+        return LinkState.INVALID
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return LinkState.CANCELLED
+    if claim.version != appointment.version:
+        return LinkState.REPLACED
+    if appointment.status in (AppointmentStatus.NOSHOW, AppointmentStatus.FULFILLED):
+        return LinkState.EXPIRED
+    if now < opens_at(settings, appointment):
+        return LinkState.TOO_EARLY
+    if now > appointment.start_at + timedelta(minutes=settings.join_closes_minutes):
+        return LinkState.EXPIRED
+    return LinkState.OPEN
+
+
+def opens_at(settings: Settings, appointment: Appointment) -> datetime:
+    return appointment.start_at - timedelta(minutes=settings.join_opens_minutes)

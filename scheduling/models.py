@@ -1,0 +1,144 @@
+"""Tables of scheduling: provider schedules and their rules, appointment types, appointments,
+and the email outbox."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.core.models import utc_column, utcnow
+
+
+class AppointmentStatus(enum.StrEnum):
+    """FHIR R4 Appointment.status codes used by the clinic."""
+
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    CHECKED_IN = "checked-in"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    NOSHOW = "noshow"
+
+
+# Statuses that hold a provider's time; the database refuses overlaps among them.
+ACTIVE_STATUSES = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.ARRIVED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.FULFILLED,
+)
+OVERLAP_CONSTRAINT = "appointment_no_overlap"
+
+
+def _enum(kind: type[enum.StrEnum], length: int) -> sa.Enum:
+    return sa.Enum(
+        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class ProviderSchedule(SQLModel, table=True):
+    """A provider's bookable calendar (FHIR Schedule): zone, notice and horizon."""
+
+    __tablename__ = "provider_schedule"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    provider_id: uuid.UUID = Field(foreign_key="staff_user.id", unique=True)
+    timezone: str = Field(max_length=64)
+    min_notice_minutes: int = 60
+    horizon_days: int = 60
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class AvailabilityRule(SQLModel, table=True):
+    """Weekly hours in the schedule's zone: weekday 0 = Monday."""
+
+    __tablename__ = "availability_rule"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    schedule_id: uuid.UUID = Field(foreign_key="provider_schedule.id", index=True)
+    weekday: int
+    start_time: time
+    end_time: time
+
+
+class ExceptionKind(enum.StrEnum):
+    OFF = "off"
+    EXTRA = "extra"
+
+
+class AvailabilityException(SQLModel, table=True):
+    """One date's change: time off (all day when no times) or extra hours."""
+
+    __tablename__ = "availability_exception"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    schedule_id: uuid.UUID = Field(foreign_key="provider_schedule.id", index=True)
+    day: date
+    kind: ExceptionKind = Field(sa_type=_enum(ExceptionKind, 10))
+    start_time: time | None = None
+    end_time: time | None = None
+    note: str | None = Field(default=None, max_length=200)
+
+
+class AppointmentType(SQLModel, table=True):
+    __tablename__ = "appointment_type"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    name: str = Field(max_length=100)
+    duration_minutes: int
+    buffer_minutes: int = 0
+
+
+class Appointment(SQLModel, table=True):
+    """A booked visit; `busy_until` is the end plus the type's buffer, the span it blocks."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    provider_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    appointment_type_id: uuid.UUID = Field(foreign_key="appointment_type.id")
+    start_at: datetime = Field(sa_column=utc_column(index=True))
+    end_at: datetime = Field(sa_column=utc_column())
+    busy_until: datetime = Field(sa_column=utc_column())
+    status: AppointmentStatus = Field(
+        default=AppointmentStatus.BOOKED, sa_type=_enum(AppointmentStatus, 20)
+    )
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    # Bumped by every reschedule or cancel: join links and invites of older versions stop working.
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An email waiting to be sent; rows survive restarts and are claimed one sender at a time."""
+
+    __tablename__ = "outbox_message"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    appointment_id: uuid.UUID | None = Field(default=None, foreign_key="appointment.id", index=True)
+    kind: str = Field(max_length=40)
+    to_addr: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    body_text: str = Field(sa_type=sa.Text)
+    ics: str | None = Field(default=None, sa_type=sa.Text)
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=_enum(OutboxStatus, 20))
+    send_after: datetime = Field(sa_column=utc_column(index=True))
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -1,0 +1,222 @@
+"""The OpenAPI fragment of scheduling."""
+
+from __future__ import annotations
+
+from app.openapi import Spec, operation, path_param, ref, schemas_of
+from scheduling.schemas import (
+    AppointmentPublic,
+    AppointmentTypeIn,
+    AppointmentTypePublic,
+    BookedPublic,
+    BookIn,
+    CancelIn,
+    ExceptionIn,
+    ExceptionPublic,
+    PatientCreate,
+    PatientPublic,
+    RescheduleIn,
+    ScheduleIn,
+    SchedulePublic,
+    SlotsPublic,
+)
+
+PROVIDER = path_param("provider_id", "A provider of the caller's clinic")
+PATIENT = path_param("patient_id", "A patient of the caller's clinic")
+APPOINTMENT = path_param("appointment_id", "An appointment of the caller's clinic")
+
+
+def _query(name: str, schema: Spec, *, required: bool = False, description: str = "") -> Spec:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+DATE = {"type": "string", "format": "date"}
+UUID = {"type": "string", "format": "uuid"}
+TZ = _query("tz", {"type": "string"}, description="IANA zone to show local times in")
+RANGE = [
+    _query("from", DATE, required=True, description="First local day"),
+    _query("to", DATE, required=True, description="Last local day (at most 62 days on)"),
+]
+
+PATHS: Spec = {
+    "/api/patients": {
+        "get": operation(
+            "Find patients by name words and/or date of birth (admin, scheduler); audited",
+            tag="patients",
+            ok={"type": "array", "items": ref("PatientPublic")},
+            errors=(400, 401, 403),
+            params=[
+                _query("q", {"type": "string"}, description="Start of given or family name"),
+                _query("birth_date", DATE),
+                _query("limit", {"type": "integer", "maximum": 100}),
+            ],
+        ),
+        "post": operation(
+            "Create a patient (admin, scheduler)",
+            tag="patients",
+            body=ref("PatientCreate"),
+            ok=ref("PatientPublic"),
+            status="201",
+            errors=(400, 401, 403, 413),
+        ),
+    },
+    "/api/patients/{patient_id}": {
+        "get": operation(
+            "One patient (admin, scheduler); audited",
+            tag="patients",
+            ok=ref("PatientPublic"),
+            errors=(401, 403, 404),
+            params=[PATIENT],
+        )
+    },
+    "/api/providers": {
+        "get": operation(
+            "Providers of the caller's clinic and their calendar zones",
+            tag="calendars",
+            ok={"type": "array", "items": {"type": "object"}},
+        )
+    },
+    "/api/providers/{provider_id}/schedule": {
+        "get": operation(
+            "A provider's zone, limits, weekly rules and date exceptions (providers: own)",
+            tag="calendars",
+            ok=ref("SchedulePublic"),
+            errors=(401, 403, 404),
+            params=[PROVIDER],
+        ),
+        "put": operation(
+            "Replace a provider's zone, limits and weekly rules (admin, scheduler)",
+            tag="calendars",
+            body=ref("ScheduleIn"),
+            ok=ref("SchedulePublic"),
+            errors=(400, 401, 403, 404),
+            params=[PROVIDER],
+        ),
+    },
+    "/api/providers/{provider_id}/exceptions": {
+        "post": operation(
+            "Add time off or extra hours on one date (admin, scheduler)",
+            tag="calendars",
+            body=ref("ExceptionIn"),
+            ok=ref("ExceptionPublic"),
+            status="201",
+            errors=(400, 401, 403, 404),
+            params=[PROVIDER],
+        )
+    },
+    "/api/providers/{provider_id}/exceptions/{exception_id}": {
+        "delete": operation(
+            "Remove a date exception (admin, scheduler)",
+            tag="calendars",
+            status="204",
+            errors=(401, 403, 404),
+            params=[PROVIDER, path_param("exception_id", "An exception of that calendar")],
+        )
+    },
+    "/api/providers/{provider_id}/slots": {
+        "get": operation(
+            "Free slots of a provider for local days from..to (providers: own)",
+            tag="calendars",
+            ok=ref("SlotsPublic"),
+            errors=(400, 401, 403, 404),
+            params=[
+                PROVIDER,
+                _query("appointment_type_id", UUID, required=True),
+                *RANGE,
+                TZ,
+            ],
+        ),
+    },
+    "/api/appointment-types": {
+        "get": operation(
+            "Appointment types of the clinic",
+            tag="calendars",
+            ok={"type": "array", "items": ref("AppointmentTypePublic")},
+        ),
+        "post": operation(
+            "Create an appointment type (admin, scheduler)",
+            tag="calendars",
+            body=ref("AppointmentTypeIn"),
+            ok=ref("AppointmentTypePublic"),
+            status="201",
+            errors=(400, 401, 403),
+        ),
+    },
+    "/api/appointments": {
+        "get": operation(
+            "Appointments starting on local days from..to (providers: own); audited",
+            tag="appointments",
+            ok={"type": "array", "items": ref("AppointmentPublic")},
+            errors=(400, 401, 403),
+            params=[_query("provider_id", UUID), *RANGE, TZ],
+        ),
+        "post": operation(
+            "Book a slot; 409 when the provider's time is taken",
+            tag="appointments",
+            body=ref("BookIn"),
+            ok=ref("BookedPublic"),
+            status="201",
+            errors=(400, 401, 403, 404, 409),
+        ),
+    },
+    "/api/appointments/{appointment_id}": {
+        "get": operation(
+            "One appointment (providers: own); audited",
+            tag="appointments",
+            ok=ref("AppointmentPublic"),
+            errors=(401, 403, 404),
+            params=[APPOINTMENT],
+        )
+    },
+    "/api/appointments/{appointment_id}/reschedule": {
+        "post": operation(
+            "Move to a new start; the old join link stops working",
+            tag="appointments",
+            body=ref("RescheduleIn"),
+            ok=ref("BookedPublic"),
+            errors=(400, 401, 403, 404, 409),
+            params=[APPOINTMENT],
+        )
+    },
+    "/api/appointments/{appointment_id}/cancel": {
+        "post": operation(
+            "Cancel with a reason; the join link stops working",
+            tag="appointments",
+            body=ref("CancelIn"),
+            ok=ref("AppointmentPublic"),
+            errors=(400, 401, 403, 404, 409),
+            params=[APPOINTMENT],
+        )
+    },
+    "/api/appointments/{appointment_id}/no-show": {
+        "post": operation(
+            "Mark a started appointment no-show (providers: own)",
+            tag="appointments",
+            ok=ref("AppointmentPublic"),
+            errors=(401, 403, 404, 409),
+            params=[APPOINTMENT],
+        )
+    },
+}
+
+SCHEMAS = schemas_of(
+    PatientCreate,
+    PatientPublic,
+    ScheduleIn,
+    SchedulePublic,
+    ExceptionIn,
+    ExceptionPublic,
+    AppointmentTypeIn,
+    AppointmentTypePublic,
+    SlotsPublic,
+    BookIn,
+    BookedPublic,
+    AppointmentPublic,
+    RescheduleIn,
+    CancelIn,
+)

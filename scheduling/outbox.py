@@ -1,0 +1,216 @@
+"""The email outbox: messages are rows written in the booking's own transaction, and a sender
+loop delivers them over SMTP with retries and back-off.
+
+A row is claimed (status stays pending, `claimed_until` set) by a conditional UPDATE, so two
+senders never hold one message; it is marked sent right after the SMTP server accepts it. Each
+message carries a Message-ID derived from its row, so a resend after a crash between those two
+steps is recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import aiosmtplib
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core import audit
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.models import utcnow
+from scheduling.models import Appointment, OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+CLAIM_SECONDS = 120
+SYSTEM = audit.Actor(id="system", role="system", clinic_id=None, client_addr=None)
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    appointment_id: uuid.UUID | None,
+    kind: str,
+    to_addr: str,
+    subject: str,
+    body: str,
+    ics: str | None = None,
+    send_after: datetime | None = None,
+) -> OutboxMessage:
+    """Add a message to the session; it is sent once the caller's transaction commits."""
+    message = OutboxMessage(
+        appointment_id=appointment_id,
+        kind=kind,
+        to_addr=to_addr,
+        subject=subject,
+        body_text=body,
+        ics=ics,
+        send_after=send_after or utcnow(),
+    )
+    session.add(message)
+    return message
+
+
+async def cancel_pending(session: AsyncSession, appointment_id: uuid.UUID, kinds: set[str]) -> None:
+    """Withdraw unsent messages (reminders of an old time) of an appointment."""
+    connection = await session.connection()
+    await connection.execute(
+        sa.update(OutboxMessage)
+        .where(
+            col(OutboxMessage.appointment_id) == appointment_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.kind).in_(kinds),
+        )
+        .values(status=OutboxStatus.CANCELLED)
+    )
+
+
+def build_email(settings: Settings, message: OutboxMessage) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.mail_from
+    email["To"] = message.to_addr
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(utcnow())
+    domain = settings.mail_from.rpartition("@")[2].rstrip(">") or "openconsult.invalid"
+    email["Message-ID"] = f"<{message.id}@{domain}>" if domain else make_msgid()
+    email.set_content(message.body_text)
+    if message.ics:
+        method = "CANCEL" if "METHOD:CANCEL" in message.ics else "REQUEST"
+        email.add_attachment(
+            message.ics.encode(),
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
+            params={"method": method},
+        )
+    return email
+
+
+async def _claim(db: Database, now: datetime, limit: int) -> list[OutboxMessage]:
+    async with db.session() as session:
+        due = await session.exec(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                col(OutboxMessage.send_after) <= now,
+                sa.or_(
+                    col(OutboxMessage.claimed_until).is_(None),
+                    col(OutboxMessage.claimed_until) < now,
+                ),
+            )
+            .order_by(col(OutboxMessage.send_after))
+            .limit(limit)
+        )
+        ids = list(due.all())
+    claimed: list[OutboxMessage] = []
+    for message_id in ids:
+        async with db.session() as session:
+            connection = await session.connection()
+            result = await connection.execute(
+                sa.update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == message_id,
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
+                    sa.or_(
+                        col(OutboxMessage.claimed_until).is_(None),
+                        col(OutboxMessage.claimed_until) < now,
+                    ),
+                )
+                .values(
+                    claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                    attempts=col(OutboxMessage.attempts) + 1,
+                )
+            )
+            await session.commit()
+            if result.rowcount == 1:
+                message = await session.get(OutboxMessage, message_id)
+                if message is not None:
+                    claimed.append(message)
+    return claimed
+
+
+async def _finish(
+    db: Database, settings: Settings, message: OutboxMessage, error: str | None
+) -> None:
+    async with db.session() as session:
+        row = await session.get(OutboxMessage, message.id)
+        if row is None:
+            return
+        if error is None:
+            row.status = OutboxStatus.SENT
+            row.sent_at = utcnow()
+            row.last_error = None
+        else:
+            row.last_error = error[:500]
+            if row.attempts >= settings.outbox_max_attempts:
+                row.status = OutboxStatus.FAILED
+            else:
+                delay = settings.outbox_backoff_seconds * 2 ** (row.attempts - 1)
+                row.send_after = utcnow() + timedelta(seconds=delay)
+        row.claimed_until = None
+        session.add(row)
+        await session.commit()
+
+
+async def _audit_sent(db: Database, message: OutboxMessage) -> None:
+    """An email about an appointment discloses patient data: the trail records it."""
+    patient_id = clinic_id = None
+    if message.appointment_id is not None:
+        async with db.session() as session:
+            appointment = await session.get(Appointment, message.appointment_id)
+        if appointment is not None:
+            patient_id, clinic_id = appointment.patient_id, appointment.clinic_id
+    await audit.record(
+        db,
+        action=f"email.{message.kind}",
+        outcome=audit.SUCCESS,
+        actor=SYSTEM,
+        object_type="outbox_message",
+        object_id=message.id,
+        patient_id=patient_id,
+        clinic_id=clinic_id,
+    )
+
+
+async def send_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
+    """Deliver every due message once; returns how many were accepted by the SMTP server."""
+    sent = 0
+    for message in await _claim(db, utcnow(), limit):
+        try:
+            await aiosmtplib.send(
+                build_email(settings, message),
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=(
+                    settings.smtp_password.get_secret_value() if settings.smtp_password else None
+                ),
+                start_tls=settings.smtp_starttls,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            log.warning("outbox: sending %s failed: %s", message.id, type(exc).__name__)
+            await _finish(db, settings, message, f"{type(exc).__name__}: {exc}")
+            continue
+        await _finish(db, settings, message, None)
+        await _audit_sent(db, message)
+        sent += 1
+    return sent
+
+
+async def run_sender(db: Database, settings: Settings) -> None:
+    """Forever: send what is due, then sleep a poll interval."""
+    while True:
+        try:
+            await send_due(db, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox: sender pass failed; retrying")
+        await asyncio.sleep(settings.outbox_poll_seconds)

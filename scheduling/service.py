@@ -1,0 +1,304 @@
+"""Booking, rescheduling, cancelling and no-shows; the database has the last word on overlaps."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.models import Patient, User, utcnow
+from scheduling import availability, mail
+from scheduling.models import (
+    OVERLAP_CONSTRAINT,
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    ProviderSchedule,
+)
+from scheduling.patients import get_patient
+from scheduling.schemas import BookIn, zone_named
+
+TAKEN_MESSAGE = "That time is already booked for this provider; pick another slot."
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """An appointment with the names a calendar shows."""
+
+    appointment: Appointment
+    patient: Patient
+    provider: User
+    kind: AppointmentType
+    timezone: str
+
+
+def _is_overlap(exc: sa.exc.IntegrityError) -> bool:
+    return OVERLAP_CONSTRAINT in str(exc.orig)
+
+
+async def _check_time(
+    session: AsyncSession,
+    *,
+    schedule: ProviderSchedule,
+    kind: AppointmentType,
+    start: datetime,
+    now: datetime,
+) -> None:
+    if start <= now:
+        raise InvalidInput("The start time is in the past.", fields={"start": "in the past"})
+    if start < now + timedelta(minutes=schedule.min_notice_minutes):
+        raise InvalidInput(
+            f"Bookings need {schedule.min_notice_minutes} minutes' notice.",
+            fields={"start": "too soon"},
+        )
+    if start > now + timedelta(days=schedule.horizon_days):
+        raise InvalidInput(
+            f"Bookings open at most {schedule.horizon_days} days ahead.",
+            fields={"start": "beyond the booking horizon"},
+        )
+    if not await availability.offers_slot(session, schedule=schedule, kind=kind, start=start):
+        raise InvalidInput(
+            "The provider has no slot starting at that time.",
+            fields={"start": "outside the provider's availability"},
+        )
+
+
+async def _flush_or_conflict(session: AsyncSession) -> None:
+    """Write the appointment now: the database's overlap check answers here."""
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError as exc:
+        await session.rollback()
+        if _is_overlap(exc):
+            raise Conflict(TAKEN_MESSAGE, fields={"start": "already booked"}) from None
+        raise
+
+
+async def _schedule_for(session: AsyncSession, provider_id: uuid.UUID) -> ProviderSchedule:
+    schedule = await availability.find_schedule(session, provider_id)
+    if schedule is None:
+        raise InvalidInput(
+            "This provider has no availability set up yet.",
+            fields={"provider_id": "no availability"},
+        )
+    return schedule
+
+
+async def book(
+    session: AsyncSession, *, settings: Settings, clinic_id: uuid.UUID, book_in: BookIn
+) -> AppointmentView:
+    """Book a slot; a 409 when the provider's time was taken meanwhile."""
+    now = utcnow()
+    provider = await availability.get_provider(
+        session, clinic_id=clinic_id, provider_id=book_in.provider_id
+    )
+    patient = await get_patient(session, clinic_id=clinic_id, patient_id=book_in.patient_id)
+    kind = await availability.get_type(
+        session, clinic_id=clinic_id, type_id=book_in.appointment_type_id
+    )
+    schedule = await _schedule_for(session, provider.id)
+    start = book_in.start
+    await _check_time(session, schedule=schedule, kind=kind, start=start, now=now)
+    end = start + timedelta(minutes=kind.duration_minutes)
+    appointment = Appointment(
+        clinic_id=clinic_id,
+        provider_id=provider.id,
+        patient_id=patient.id,
+        appointment_type_id=kind.id,
+        start_at=start,
+        end_at=end,
+        busy_until=end + timedelta(minutes=kind.buffer_minutes),
+    )
+    session.add(appointment)
+    await _flush_or_conflict(session)
+    view = AppointmentView(appointment, patient, provider, kind, schedule.timezone)
+    mail.queue_confirmation(session, settings, view, now=now)
+    await session.commit()
+    return view
+
+
+async def get_view(
+    session: AsyncSession, *, clinic_id: uuid.UUID, appointment_id: uuid.UUID
+) -> AppointmentView:
+    appointment = await session.get(Appointment, appointment_id)
+    if appointment is None or appointment.clinic_id != clinic_id:
+        raise NotFound("No such appointment in your clinic.")
+    return await _view(session, appointment)
+
+
+async def _view(session: AsyncSession, appointment: Appointment) -> AppointmentView:
+    patient = await session.get(Patient, appointment.patient_id)
+    provider = await session.get(User, appointment.provider_id)
+    kind = await session.get(AppointmentType, appointment.appointment_type_id)
+    schedule = await availability.find_schedule(session, appointment.provider_id)
+    assert patient is not None and provider is not None and kind is not None
+    return AppointmentView(
+        appointment, patient, provider, kind, schedule.timezone if schedule else "UTC"
+    )
+
+
+def _require_open(
+    appointment: Appointment,
+    action: str,
+    allowed: tuple[AppointmentStatus, ...] = (AppointmentStatus.BOOKED,),
+) -> None:
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise Conflict(
+            f"This appointment was cancelled and cannot be {action}; book a new one.",
+            fields={"status": "cancelled"},
+        )
+    if appointment.status not in allowed:
+        raise Conflict(
+            f"This appointment is {appointment.status.value} and cannot be {action}.",
+            fields={"status": appointment.status.value},
+        )
+
+
+async def reschedule(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    clinic_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    start: datetime,
+) -> AppointmentView:
+    """Move to a new start; old join links stop working and the invite updates in place."""
+    now = utcnow()
+    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
+    appointment = view.appointment
+    _require_open(appointment, "rescheduled")
+    schedule = await _schedule_for(session, appointment.provider_id)
+    await _check_time(session, schedule=schedule, kind=view.kind, start=start, now=now)
+    end = start + timedelta(minutes=view.kind.duration_minutes)
+    appointment.start_at = start
+    appointment.end_at = end
+    appointment.busy_until = end + timedelta(minutes=view.kind.buffer_minutes)
+    appointment.version += 1
+    appointment.updated_at = now
+    session.add(appointment)
+    await _flush_or_conflict(session)
+    await mail.withdraw_reminders(session, appointment.id)
+    mail.queue_confirmation(session, settings, view, now=now, rescheduled=True)
+    await session.commit()
+    return view
+
+
+async def cancel(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    clinic_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    reason: str,
+) -> AppointmentView:
+    now = utcnow()
+    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
+    appointment = view.appointment
+    # A patient already checking in or waiting can still be cancelled; the waiting room tells them.
+    _require_open(
+        appointment,
+        "cancelled",
+        (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN),
+    )
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancel_reason = reason
+    appointment.version += 1
+    appointment.updated_at = now
+    session.add(appointment)
+    await mail.withdraw_reminders(session, appointment.id)
+    mail.queue_cancellation(session, settings, view)
+    await session.commit()
+    return view
+
+
+async def mark_noshow(
+    session: AsyncSession, *, clinic_id: uuid.UUID, appointment_id: uuid.UUID
+) -> AppointmentView:
+    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
+    appointment = view.appointment
+    _require_open(appointment, "marked no-show")
+    if appointment.start_at > utcnow():
+        raise Conflict(
+            "An appointment can be marked no-show only after its start.",
+            fields={"status": "not started yet"},
+        )
+    appointment.status = AppointmentStatus.NOSHOW
+    appointment.updated_at = utcnow()
+    session.add(appointment)
+    await mail.withdraw_reminders(session, appointment.id)
+    await session.commit()
+    return view
+
+
+async def auto_noshow(session: AsyncSession, *, after: timedelta) -> list[Appointment]:
+    """Mark no-show every booked appointment whose patient never checked in by start + after.
+
+    Each row changes by a conditional update, so two processes sweeping at once report (and
+    audit) each appointment once.
+    """
+    cutoff = utcnow() - after
+    rows = await session.exec(
+        select(Appointment).where(
+            Appointment.status == AppointmentStatus.BOOKED, col(Appointment.start_at) < cutoff
+        )
+    )
+    changed = []
+    connection = await session.connection()
+    for appointment in rows.all():
+        result = await connection.execute(
+            sa.update(Appointment)
+            .where(
+                col(Appointment.id) == appointment.id,
+                col(Appointment.status) == AppointmentStatus.BOOKED,
+            )
+            .values(status=AppointmentStatus.NOSHOW, updated_at=utcnow())
+        )
+        if result.rowcount == 1:
+            await mail.withdraw_reminders(session, appointment.id)
+            changed.append(appointment)
+    await session.commit()
+    return changed
+
+
+async def list_views(
+    session: AsyncSession,
+    *,
+    clinic_id: uuid.UUID,
+    provider_id: uuid.UUID | None,
+    first_day: date,
+    last_day: date,
+    zone_name: str,
+) -> list[AppointmentView]:
+    """Appointments starting on local days first_day..last_day (in `zone_name`)."""
+    zone = zone_named(zone_name)
+    start = datetime.combine(first_day, time(0), tzinfo=zone)
+    end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
+    query = (
+        select(Appointment, Patient, User, AppointmentType)
+        .join(Patient, col(Patient.id) == Appointment.patient_id)
+        .join(User, col(User.id) == Appointment.provider_id)
+        .join(AppointmentType, col(AppointmentType.id) == Appointment.appointment_type_id)
+        .where(
+            Appointment.clinic_id == clinic_id,
+            col(Appointment.start_at) >= start,
+            col(Appointment.start_at) < end,
+        )
+        .order_by(col(Appointment.start_at))
+    )
+    if provider_id is not None:
+        query = query.where(Appointment.provider_id == provider_id)
+    rows = (await session.exec(query)).all()
+    zones: dict[uuid.UUID, str] = {}
+    views = []
+    for appointment, patient, provider, kind in rows:
+        if provider.id not in zones:
+            schedule = await availability.find_schedule(session, provider.id)
+            zones[provider.id] = schedule.timezone if schedule else "UTC"
+        views.append(AppointmentView(appointment, patient, provider, kind, zones[provider.id]))
+    return views

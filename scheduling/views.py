@@ -1,0 +1,117 @@
+"""Turning service results into API shapes, in the viewer's time zone."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from app.api import parse_model, read_json
+from app.core.errors import InvalidInput
+from scheduling.schemas import AppointmentPublic, BookedPublic, SlotPublic, zone_named
+from scheduling.service import AppointmentView
+from scheduling.slots import Span
+
+M = TypeVar("M", bound=BaseModel)
+_NAMED = re.compile(r"^Value error, (\w+): (.+)$")
+
+
+def _named(exc: InvalidInput) -> InvalidInput:
+    """A cross-field check says which field it means ("end: …"); file the error under it."""
+    fields: dict[str, str] = {}
+    for name, message in exc.fields.items():
+        match = _NAMED.match(message)
+        if match:
+            prefix = "" if name == "body" else name
+            fields[f"{prefix}.{match[1]}" if prefix else match[1]] = match[2]
+        else:
+            fields[name] = message
+    names = ", ".join(sorted(fields))
+    return InvalidInput(f"Please correct: {names}.", fields=fields)
+
+
+def parse(model: type[M], data: Any) -> M:
+    """app.api.parse_model, with cross-field errors filed under their field."""
+    try:
+        return parse_model(model, data)
+    except InvalidInput as exc:
+        raise _named(exc) from None
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    """app.api.read_json, with cross-field errors filed under their field."""
+    try:
+        return await read_json(request, model)
+    except InvalidInput as exc:
+        raise _named(exc) from None
+
+
+def local_iso(moment: datetime, zone_name: str) -> str:
+    return moment.astimezone(zone_named(zone_name)).isoformat()
+
+
+def slot_public(span: Span, zone_name: str) -> SlotPublic:
+    return SlotPublic(
+        start=span.start,
+        end=span.end,
+        local_start=local_iso(span.start, zone_name),
+        local_end=local_iso(span.end, zone_name),
+    )
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def slots_json(
+    provider_id: uuid.UUID, zone_name: str, provider_zone: str, spans: list[Span]
+) -> str:
+    """The SlotsPublic document, built by hand: a month of slots is thousands of items."""
+    zone = zone_named(zone_name)
+    slots = [
+        {
+            "start": _utc_text(s.start),
+            "end": _utc_text(s.end),
+            "local_start": s.start.astimezone(zone).isoformat(),
+            "local_end": s.end.astimezone(zone).isoformat(),
+        }
+        for s in spans
+    ]
+    return json.dumps(
+        {
+            "provider_id": str(provider_id),
+            "timezone": zone_name,
+            "provider_timezone": provider_zone,
+            "slots": slots,
+        },
+        separators=(",", ":"),
+    )
+
+
+def appointment_public(view: AppointmentView, zone_name: str | None = None) -> AppointmentPublic:
+    appointment = view.appointment
+    zone = zone_name or view.timezone
+    return AppointmentPublic(
+        id=appointment.id,
+        provider_id=appointment.provider_id,
+        provider_name=view.provider.full_name,
+        patient_id=appointment.patient_id,
+        patient_name=f"{view.patient.given_name} {view.patient.family_name}",
+        appointment_type_id=view.kind.id,
+        appointment_type=view.kind.name,
+        start=appointment.start_at,
+        end=appointment.end_at,
+        timezone=zone,
+        local_start=local_iso(appointment.start_at, zone),
+        status=appointment.status,
+        cancel_reason=appointment.cancel_reason,
+    )
+
+
+def booked_public(view: AppointmentView, join_url: str) -> BookedPublic:
+    return BookedPublic(**appointment_public(view).model_dump(), join_url=join_url)

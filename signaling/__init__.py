@@ -1,0 +1,1 @@
+"""Signaling: Socket.IO namespaces (waiting room, visit), queue, presence and the media relay."""

@@ -1,0 +1,155 @@
+"""The staff side: providers watch and act on their queue; schedulers and admins watch."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api import parse_model
+from app.core import audit
+from app.core.db import Database
+from app.core.errors import Forbidden
+from app.core.models import Role, User, utcnow
+from app.keys import DATABASE
+from app.security import actor_of
+from scheduling.models import Appointment
+from signaling import clinic_queue
+from signaling.auth import request_of, staff_from_environ
+from signaling.keys import NOTIFIER, PRESENCE
+from signaling.namespace import GuardedNamespace
+from signaling.notifier import (
+    WAITING_NAMESPACE,
+    QueueNotifier,
+    appointment_room,
+    clinic_room,
+    provider_room,
+)
+from signaling.presence import PresenceStore
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appointment_id: uuid.UUID
+    text: str = Field(min_length=1, max_length=500)
+
+
+class AdmitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appointment_id: uuid.UUID
+
+
+def visit_url(visit_id: uuid.UUID) -> str:
+    return f"/visit/{visit_id}"
+
+
+class ClinicQueueNamespace(GuardedNamespace):
+    def __init__(self, app: web.Application) -> None:
+        super().__init__("/clinic", app)
+
+    @property
+    def db(self) -> Database:
+        return self.app[DATABASE]
+
+    @property
+    def presence(self) -> PresenceStore:
+        return self.app[PRESENCE]
+
+    @property
+    def notifier(self) -> QueueNotifier:
+        return self.app[NOTIFIER]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        staff = await staff_from_environ(environ, Role.PROVIDER, Role.SCHEDULER, Role.ADMIN)
+        request = request_of(environ)
+        await self.save_session(
+            sid,
+            {"user_id": str(staff.id), "role": staff.role.value, "clinic_id": str(staff.clinic_id)},
+        )
+        async with self.db.session() as session:
+            if staff.role == Role.PROVIDER:
+                await self.enter_room(sid, provider_room(staff.id))
+                providers = [staff.user]
+            else:
+                await self.enter_room(sid, clinic_room(staff.clinic_id))
+                providers = await clinic_queue.clinic_providers(session, staff.clinic_id)
+            queues = [
+                await clinic_queue.provider_queue(session, self.presence, provider)
+                for provider in providers
+            ]
+        now = utcnow()
+        for queue in queues:
+            await self.emit("queue", queue.public(now), to=sid)
+        await audit.record(
+            self.db,
+            action="queue.view",
+            outcome=audit.SUCCESS,
+            actor=actor_of(request, staff),
+            object_type="clinic_queue",
+            detail=f"{len(queues)} queue(s), {sum(len(q.rows) for q in queues)} patients",
+        )
+
+    async def _provider(self, sid: str) -> User:
+        session = await self.get_session(sid)
+        if session["role"] != Role.PROVIDER.value:
+            raise Forbidden("Only the patient's provider can do this.")
+        async with self.db.session() as db_session:
+            user = await db_session.get(User, uuid.UUID(session["user_id"]))
+        if user is None or not user.is_active:
+            raise Forbidden("This account can no longer act.")
+        return user
+
+    async def _audit(
+        self, sid: str, provider: User, action: str, appointment_id: uuid.UUID
+    ) -> None:
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, appointment_id)
+        await audit.record(
+            self.db,
+            action=action,
+            outcome=audit.SUCCESS,
+            actor=audit.Actor(str(provider.id), provider.role.value, str(provider.clinic_id), None),
+            object_type="appointment",
+            object_id=appointment_id,
+            patient_id=appointment.patient_id if appointment else None,
+        )
+
+    async def on_message(self, sid: str, data: Any) -> dict[str, Any]:
+        provider = await self._provider(sid)
+        message_in = parse_model(MessageIn, data)
+        async with self.db.session() as session:
+            message = await clinic_queue.send_message(
+                session, provider, message_in.appointment_id, message_in.text
+            )
+        await self.server.emit(
+            "message",
+            {
+                "text": message.text,
+                "sent_at": message.sent_at.isoformat(),
+                "from": provider.full_name,
+            },
+            room=appointment_room(message_in.appointment_id),
+            namespace=WAITING_NAMESPACE,
+        )
+        await self._audit(sid, provider, "waiting_room.message", message_in.appointment_id)
+        return {"ok": True, "sent_at": message.sent_at.isoformat()}
+
+    async def on_admit(self, sid: str, data: Any) -> dict[str, Any]:
+        provider = await self._provider(sid)
+        admit_in = parse_model(AdmitIn, data)
+        async with self.db.session() as session:
+            visit = await clinic_queue.admit(session, provider, admit_in.appointment_id)
+        url = visit_url(visit.id)
+        await self.server.emit(
+            "admitted",
+            {"visit_id": str(visit.id), "url": url},
+            room=appointment_room(admit_in.appointment_id),
+            namespace=WAITING_NAMESPACE,
+        )
+        await self._audit(sid, provider, "visit.admit", admit_in.appointment_id)
+        await self.notifier.provider_changed(provider.id)
+        return {"visit_id": str(visit.id), "url": url}

@@ -1,0 +1,11 @@
+"""What the waiting room keeps on the application object."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signaling.notifier import QueueNotifier
+from signaling.presence import PresenceStore
+
+PRESENCE = web.AppKey("presence", PresenceStore)
+NOTIFIER = web.AppKey("queue_notifier", QueueNotifier)

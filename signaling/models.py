@@ -1,0 +1,98 @@
+"""Tables of the waiting room: check-ins, consent texts and acceptances, messages, visits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.core.models import utc_column, utcnow
+
+
+class CheckIn(SQLModel, table=True):
+    """A patient's way from their join link to the provider: identity, consent, devices, queue."""
+
+    __tablename__ = "check_in"
+
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    provider_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    identity_failures: int = 0
+    identity_verified_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    link_locked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    consent_id: uuid.UUID | None = Field(default=None, foreign_key="consent_record.id")
+    device_check: str | None = Field(default=None, max_length=500)
+    device_checked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    waiting_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    left_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    admitted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    visit_id: uuid.UUID | None = Field(default=None, foreign_key="visit.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ConsentDocument(SQLModel, table=True):
+    """One version of a clinic's telehealth consent text; versions are never edited."""
+
+    __tablename__ = "consent_document"
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    version: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ConsentRecord(SQLModel, table=True):
+    """A patient's acceptance of one consent version, for one appointment."""
+
+    __tablename__ = "consent_record"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    document_id: uuid.UUID = Field(foreign_key="consent_document.id")
+    version: int
+    accepted_at: datetime = Field(sa_column=utc_column())
+    client_addr: str | None = Field(default=None, max_length=64)
+
+
+class WaitingMessage(SQLModel, table=True):
+    """A message from the provider to a waiting patient ("running 10 minutes late")."""
+
+    __tablename__ = "waiting_message"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", index=True)
+    author_id: uuid.UUID = Field(foreign_key="staff_user.id")
+    text: str = Field(max_length=500)
+    sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class Visit(SQLModel, table=True):
+    """The video visit an admit starts (FHIR Encounter, class virtual)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", unique=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    provider_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    ended_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class VisitMessage(SQLModel, table=True):
+    """A chat line written during a visit, kept with the visit."""
+
+    __tablename__ = "visit_message"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    author_role: str = Field(max_length=20)
+    author_name: str = Field(max_length=200)
+    text: str = Field(max_length=1000)
+    sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

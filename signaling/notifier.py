@@ -1,0 +1,111 @@
+"""Pushes queue changes to whoever watches them: the provider, their clinic, waiting patients."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import socketio
+
+from app.core.db import Database
+from app.core.models import User, utcnow
+from scheduling.models import Appointment, AppointmentStatus
+from signaling.clinic_queue import provider_queue
+from signaling.presence import PresenceStore
+
+log = logging.getLogger(__name__)
+
+CLINIC_NAMESPACE = "/clinic"
+WAITING_NAMESPACE = "/waiting"
+
+
+def provider_room(provider_id: uuid.UUID) -> str:
+    return f"provider:{provider_id}"
+
+
+def clinic_room(clinic_id: uuid.UUID) -> str:
+    return f"clinic:{clinic_id}"
+
+
+def appointment_room(appointment_id: uuid.UUID) -> str:
+    return f"appointment:{appointment_id}"
+
+
+class QueueNotifier:
+    """Emits go through the Socket.IO manager, so with Redis they reach every process."""
+
+    def __init__(self, sio: socketio.AsyncServer, db: Database, presence: PresenceStore) -> None:
+        self.sio = sio
+        self.db = db
+        self.presence = presence
+        # Providers whose queue is being sent now, and whether it changed again meanwhile.
+        self._sending: dict[uuid.UUID, bool] = {}
+
+    async def provider_changed(self, provider_id: uuid.UUID) -> None:
+        """Send the provider's queue to the provider and the clinic, and each patient's place.
+
+        A burst of changes (fifty patients connecting at once) costs two sends, not fifty: a
+        change that arrives while a send is running only asks for one more send after it.
+        """
+        if provider_id in self._sending:
+            self._sending[provider_id] = True
+            return
+        self._sending[provider_id] = False
+        try:
+            while True:
+                await self._send_queue(provider_id)
+                if not self._sending[provider_id]:
+                    break
+                self._sending[provider_id] = False
+        finally:
+            del self._sending[provider_id]
+
+    async def _send_queue(self, provider_id: uuid.UUID) -> None:
+        async with self.db.session() as session:
+            provider = await session.get(User, provider_id)
+            if provider is None:
+                return
+            queue = await provider_queue(session, self.presence, provider)
+        now = utcnow()
+        payload = queue.public(now)
+        await self.sio.emit(
+            "queue", payload, room=provider_room(provider_id), namespace=CLINIC_NAMESPACE
+        )
+        await self.sio.emit(
+            "queue", payload, room=clinic_room(queue.clinic_id), namespace=CLINIC_NAMESPACE
+        )
+        for row in queue.rows:
+            if row.place is None:
+                continue
+            await self.sio.emit(
+                "place",
+                {
+                    "position": row.place.position,
+                    "expected_start": row.place.expected_start.isoformat(),
+                    "expected_wait_minutes": int(
+                        row.place.expected_wait(now).total_seconds() // 60
+                    ),
+                },
+                room=appointment_room(row.appointment_id),
+                namespace=WAITING_NAMESPACE,
+            )
+
+    async def appointment_changed(self, appointment_id: uuid.UUID) -> None:
+        """Scheduling changed an appointment: release a waiting patient if it no longer stands."""
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, appointment_id)
+        if appointment is None:
+            return
+        if appointment.status in (AppointmentStatus.CANCELLED, AppointmentStatus.NOSHOW):
+            message = (
+                "Your appointment was cancelled by the clinic. Please contact them to book again."
+                if appointment.status == AppointmentStatus.CANCELLED
+                else "Your appointment was closed by the clinic. Please contact them."
+            )
+            await self.sio.emit(
+                "released",
+                {"reason": appointment.status.value, "message": message},
+                room=appointment_room(appointment_id),
+                namespace=WAITING_NAMESPACE,
+            )
+        await self.provider_changed(appointment.provider_id)

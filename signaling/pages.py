@@ -1,0 +1,94 @@
+"""Pages of the waiting room and the visit: the queues, the visit page and its ICE servers."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from app.api import path_uuid
+from app.core import audit
+from app.core.errors import NotFound
+from app.core.models import Patient, Role, User
+from app.keys import DATABASE, SETTINGS
+from app.security import actor_of, authorize, client_addr, optional_staff, refuse
+from signaling import visit as visits
+from signaling.ice import browser_ice_servers
+from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/provider/queue")
+async def provider_queue_page(request: web.Request) -> web.StreamResponse:
+    staff = await authorize(request, Role.PROVIDER)
+    return aiohttp_jinja2.render_template(
+        "clinic_queue.html", request, {"staff": staff, "can_act": True}
+    )
+
+
+@routes.get("/scheduler/queues")
+async def clinic_queues_page(request: web.Request) -> web.StreamResponse:
+    staff = await authorize(request, Role.SCHEDULER, Role.ADMIN)
+    return aiohttp_jinja2.render_template(
+        "clinic_queue.html", request, {"staff": staff, "can_act": False}
+    )
+
+
+@routes.get("/visit/{visit_id}")
+async def visit_page(request: web.Request) -> web.StreamResponse:
+    """Where an admit takes both sides: the visit's own provider, or its patient."""
+    who = await visit_attendee(request)
+    await audit.record(
+        request.app[DATABASE],
+        action="visit.open",
+        outcome=audit.SUCCESS,
+        actor=attendee_actor(request, who),
+        object_type="visit",
+        object_id=who.visit.id,
+        patient_id=who.visit.patient_id,
+    )
+    async with request.app[DATABASE].session() as session:
+        provider = await session.get(User, who.visit.provider_id)
+        patient = await session.get(Patient, who.visit.patient_id)
+    assert provider is not None and patient is not None
+    return aiohttp_jinja2.render_template(
+        "visit.html",
+        request,
+        {
+            "visit": who.visit,
+            "role": who.role,
+            "ended": who.visit.ended_at is not None,
+            "provider_name": provider.full_name,
+            "patient_name": f"{patient.given_name} {patient.family_name}",
+        },
+    )
+
+
+async def visit_attendee(request: web.Request) -> visits.Attendee:
+    """The visit's provider or patient making this request; anyone else: 404, audited."""
+    visit_id = path_uuid(request, "visit_id")
+    staff = await optional_staff(request)
+    claims = read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+    try:
+        async with request.app[DATABASE].session() as session:
+            return await visits.attendee(
+                session, visit_id, staff_id=staff.id if staff else None, patient=claims
+            )
+    except NotFound as exc:
+        raise await refuse(request, exc, action="visit.open") from None
+
+
+def attendee_actor(request: web.Request, who: visits.Attendee) -> audit.Actor:
+    if who.role == visits.PROVIDER:
+        return actor_of(request)
+    return audit.Actor(
+        str(who.person_id), "patient", str(who.visit.clinic_id), client_addr(request)
+    )
+
+
+@routes.get("/api/visits/{visit_id}/ice-servers")
+async def visit_ice_servers(request: web.Request) -> web.StreamResponse:
+    """STUN/TURN for this attendee's browser, with short-lived TURN credentials."""
+    who = await visit_attendee(request)
+    servers = browser_ice_servers(request.app[SETTINGS], who.turn_user)
+    return web.json_response({"ice_servers": servers}, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,58 @@
+"""A provider's waiting-room queue: who is next and when each patient can expect to be seen."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class WaitingPatient:
+    """A checked-in patient waiting for their provider."""
+
+    appointment_id: uuid.UUID
+    scheduled_start: datetime
+    duration: timedelta
+    checked_in_at: datetime
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    appointment_id: uuid.UUID
+    position: int  # 1 is next
+    expected_start: datetime
+    waited: timedelta
+
+    def expected_wait(self, now: datetime) -> timedelta:
+        return max(timedelta(0), self.expected_start - now)
+
+
+def order_queue(waiting: Iterable[WaitingPatient]) -> list[WaitingPatient]:
+    """Booked time first; among patients booked for the same time, who checked in first."""
+    return sorted(waiting, key=lambda w: (w.scheduled_start, w.checked_in_at, w.appointment_id))
+
+
+def queue_places(
+    waiting: Iterable[WaitingPatient], *, now: datetime, provider_free_at: datetime | None = None
+) -> list[QueuePlace]:
+    """Each patient's place and expected start.
+
+    The provider is free at `provider_free_at` (the end of the visit in progress) or now; each
+    visit then takes its booked duration, and nobody is expected before their booked time.
+    """
+    free_at = max(now, provider_free_at or now)
+    places = []
+    for position, patient in enumerate(order_queue(waiting), start=1):
+        start = max(free_at, patient.scheduled_start)
+        places.append(
+            QueuePlace(
+                appointment_id=patient.appointment_id,
+                position=position,
+                expected_start=start,
+                waited=max(timedelta(0), now - patient.checked_in_at),
+            )
+        )
+        free_at = start + patient.duration
+    return places

@@ -1,0 +1,260 @@
+"""The forwarding path: a publisher's encoded frames fanned out to the viewers' senders.
+
+`PublishedTrack` taps one incoming track's encoded frames (see hooks.py). Each viewer's sender
+reads a `SlotTrack`, which yields `av.Packet`s that aiortc's sender only re-packetizes
+(`encoder.pack`), or decoded frames it encodes when the two legs cannot agree on a codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av.frame import Frame
+
+from signaling.relay import hooks
+
+logger = logging.getLogger(__name__)
+
+# A viewer's PLI/FIR reaches the publisher at most this often; more would only cost bandwidth.
+KEYFRAME_REQUEST_INTERVAL_S = 0.3
+VIDEO_QUEUE_SIZE = 60
+AUDIO_QUEUE_SIZE = 100
+
+
+def is_keyframe(codec_name: str, data: bytes) -> bool:
+    """Whether an encoded frame can be decoded on its own (audio frames always can)."""
+    name = codec_name.upper()
+    if name == "VP8":
+        # RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame.
+        return len(data) > 0 and data[0] & 0x01 == 0
+    if name == "H264":
+        # aiortc depayloads H.264 to Annex B; an IDR slice (type 5) makes a keyframe.
+        start = data.find(b"\x00\x00\x01")
+        while start != -1 and start + 3 < len(data):
+            if data[start + 3] & 0x1F == 5:
+                return True
+            start = data.find(b"\x00\x00\x01", start + 3)
+        return False
+    return True
+
+
+def can_forward(source: RTCRtpCodecParameters | None, sink: RTCRtpCodecParameters | None) -> bool:
+    """Whether frames encoded for `source` can be sent unchanged as `sink`."""
+    if source is None or sink is None:
+        return False
+    if source.mimeType.lower() != sink.mimeType.lower() or source.clockRate != sink.clockRate:
+        return False
+    if (source.channels or 1) != (sink.channels or 1):
+        return False
+    if source.mimeType.lower() == "video/h264":
+        for key in ("packetization-mode",):
+            if str(source.parameters.get(key, "0")) != str(sink.parameters.get(key, "0")):
+                return False
+        # profile_idc and constraint flags must match; the level may differ.
+        src_profile = str(source.parameters.get("profile-level-id", ""))[:4].lower()
+        sink_profile = str(sink.parameters.get("profile-level-id", ""))[:4].lower()
+        return src_profile == sink_profile
+    return True
+
+
+class SlotTrack(MediaStreamTrack):
+    """What one viewer's sender sends: whichever publisher the relay binds to this slot."""
+
+    def __init__(self, kind: str, codec: RTCRtpCodecParameters | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.codec = codec
+        self.source: PublishedTrack | None = None
+        self.forwarding = False
+        self.packets_forwarded = 0
+        self.keyframes_forwarded = 0
+        self.frames_transcoded = 0
+        self._awaiting_keyframe = kind == "video"
+        self._sending = False
+        size = VIDEO_QUEUE_SIZE if kind == "video" else AUDIO_QUEUE_SIZE
+        self._queue: asyncio.Queue[av.Packet[Any] | Frame | None] = asyncio.Queue(maxsize=size)
+
+    async def recv(self) -> av.Packet[Any] | Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if not self._sending:
+            # The viewer's connection is up only now: what queued before is stale, so start
+            # from a keyframe requested at this moment.
+            self._sending = True
+            if self.kind == "video" and self.forwarding:
+                self._clear()
+                self._awaiting_keyframe = True
+                self.request_keyframe()
+        item = await self._queue.get()
+        if item is None:
+            raise MediaStreamError
+        if isinstance(item, av.Packet):
+            self.packets_forwarded += 1
+        else:
+            self.frames_transcoded += 1
+        return item
+
+    def bind(self, source: PublishedTrack, *, forward: bool) -> None:
+        """Send `source` from now on; a video viewer waits for that source's next keyframe."""
+        self.unbind()
+        self.source = source
+        self.forwarding = forward
+        self._awaiting_keyframe = self.kind == "video" and forward
+        source.subscribe(self, forward=forward)
+
+    def unbind(self) -> None:
+        if self.source is not None:
+            self.source.unsubscribe(self)
+        self.source = None
+        self._clear()
+
+    def request_keyframe(self) -> None:
+        """The viewer lost the picture (PLI/FIR): ask the publisher for a keyframe."""
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    def push_packet(self, packet: av.Packet[Any], keyframe: bool) -> None:
+        if self._awaiting_keyframe:
+            if not keyframe:
+                self.request_keyframe()
+                return
+            self._awaiting_keyframe = False
+        if self._queue.full():
+            # The viewer's sender fell behind. Dropping video breaks the chain of references,
+            # so start over from a keyframe; audio just loses the oldest frame.
+            if self.kind == "video":
+                self._clear()
+                self._awaiting_keyframe = True
+                self.request_keyframe()
+                return
+            self._queue.get_nowait()
+        if keyframe and self.kind == "video":
+            self.keyframes_forwarded += 1
+        self._queue.put_nowait(packet)
+
+    def push_frame(self, frame: Frame) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(frame)
+
+    def stop(self) -> None:
+        self.unbind()
+        if self.readyState == "live":
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+        super().stop()
+
+    def _clear(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+
+class PublishedTrack:
+    """One participant's incoming audio or video, handed on to the viewers bound to it."""
+
+    def __init__(self, *, kind: str, receiver: RTCRtpReceiver, codec: RTCRtpCodecParameters | None):
+        self.kind = kind
+        self.codec = codec
+        self.keyframes_received = 0
+        self.keyframe_requests_sent = 0
+        self._receiver = receiver
+        self._remote_track: MediaStreamTrack = receiver.track
+        self._forwarding: set[SlotTrack] = set()
+        self._transcoding: set[SlotTrack] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._last_request = 0.0
+        self._pending_request: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.tap = hooks.install_encoded_frame_tap(receiver, self._on_encoded_frame)
+
+    @property
+    def viewers(self) -> int:
+        return len(self._forwarding) + len(self._transcoding)
+
+    def subscribe(self, slot: SlotTrack, *, forward: bool) -> None:
+        if forward:
+            self._forwarding.add(slot)
+        else:
+            self._transcoding.add(slot)
+            self.tap.decode = True
+            if self._reader is None:
+                self._reader = asyncio.ensure_future(self._read_decoded())
+        if self.kind == "video":
+            self.request_keyframe()
+
+    def unsubscribe(self, slot: SlotTrack) -> None:
+        self._forwarding.discard(slot)
+        self._transcoding.discard(slot)
+        # Stop decoding as soon as no transcoding leg needs pictures.
+        self.tap.decode = bool(self._transcoding)
+
+    def request_keyframe(self) -> None:
+        """Send the publisher a PLI, coalescing requests that come in close together."""
+        if self.kind != "video" or self._closed or self._pending_request is not None:
+            return
+        wait = self._last_request + KEYFRAME_REQUEST_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            loop = asyncio.get_running_loop()
+            self._pending_request = loop.call_later(wait, self._send_keyframe_request)
+        else:
+            self._send_keyframe_request()
+
+    def close(self) -> None:
+        """Stop handing frames on and release the incoming track."""
+        self._closed = True
+        for slot in [*self._forwarding, *self._transcoding]:
+            slot.unbind()
+        self.tap.decode = False
+        if self._pending_request is not None:
+            self._pending_request.cancel()
+            self._pending_request = None
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        self._remote_track.stop()
+
+    def _send_keyframe_request(self) -> None:
+        self._pending_request = None
+        if self._closed:
+            return
+        self._last_request = time.monotonic()
+        task = hooks.send_picture_loss(self._receiver)
+        if task is not None:
+            self.keyframe_requests_sent += 1
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _on_encoded_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+        keyframe = is_keyframe(codec.name, frame.data)
+        if keyframe and self.kind == "video":
+            self.keyframes_received += 1
+        if not self._forwarding:
+            return
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = fractions.Fraction(1, codec.clockRate)
+        for slot in list(self._forwarding):
+            slot.push_packet(packet, keyframe)
+
+    async def _read_decoded(self) -> None:
+        # Only fed while a transcoding leg exists (tap.decode); otherwise it waits, idle.
+        try:
+            while True:
+                frame = await self._remote_track.recv()
+                if not isinstance(frame, Frame):
+                    continue
+                for slot in list(self._transcoding):
+                    slot.push_frame(frame)
+        except MediaStreamError:
+            return

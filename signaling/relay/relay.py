@@ -1,0 +1,99 @@
+"""The media relay the app owns: visits by id, created on first join, gone when empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+from aiortc import RTCIceServer, RTCSessionDescription
+
+from app.core.config import Settings
+from signaling.ice import relay_ice_servers
+from signaling.relay.room import MAX_PARTICIPANTS, Participant, Room
+
+
+class MediaRelay:
+    """Forwards each participant's audio and video to the others in the same visit."""
+
+    def __init__(
+        self,
+        *,
+        ice_servers: Sequence[RTCIceServer],
+        loopback: bool = False,
+        forward: bool = True,
+        max_participants: int = MAX_PARTICIPANTS,
+    ) -> None:
+        # An explicit list, even empty: aiortc falls back to a public STUN server on None.
+        self._ice_servers = list(ice_servers)
+        self._loopback = loopback
+        self._forward = forward
+        self._max = max_participants
+        self.rooms: dict[str, Room] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, forward: bool = True) -> MediaRelay:
+        return cls(
+            ice_servers=relay_ice_servers(settings),
+            loopback=settings.rtc_loopback,
+            forward=forward,
+        )
+
+    async def join(
+        self, room_id: str, participant_id: str, offer: RTCSessionDescription
+    ) -> RTCSessionDescription:
+        """Answer a participant's offer; they see and hear everyone else in the visit."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = Room(
+                room_id,
+                ice_servers=self._ice_servers,
+                loopback=self._loopback,
+                forward=self._forward,
+                max_participants=self._max,
+                on_empty=self._forget_if_empty,
+            )
+            self.rooms[room_id] = room
+        try:
+            return await room.join(participant_id, offer)
+        finally:
+            self._forget_if_empty(room)
+
+    def participant(self, room_id: str, participant_id: str) -> Participant | None:
+        room = self.rooms.get(room_id)
+        return room.participants.get(participant_id) if room else None
+
+    async def leave(self, room_id: str, participant_id: str) -> None:
+        room = self.rooms.get(room_id)
+        if room is not None:
+            await room.leave(participant_id)
+
+    async def end(self, room_id: str) -> None:
+        """End the visit: close every participant's connection."""
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            await room.end()
+
+    async def close(self) -> None:
+        """Close every visit (app shutdown)."""
+        rooms = list(self.rooms.values())
+        self.rooms.clear()
+        await asyncio.gather(*(room.end() for room in rooms))
+
+    def _forget_if_empty(self, room: Room) -> None:
+        if not room.participants and self.rooms.get(room.id) is room:
+            self.rooms.pop(room.id)
+
+
+MEDIA_RELAY = web.AppKey("media_relay", MediaRelay)
+
+
+def setup_media_relay(app: web.Application, settings: Settings) -> None:
+    """Give the app its relay (`app[MEDIA_RELAY]`), closed with every visit on shutdown."""
+
+    async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
+        app[MEDIA_RELAY] = MediaRelay.from_settings(settings)
+        yield
+        await app[MEDIA_RELAY].close()
+
+    app.cleanup_ctx.append(relay_lifetime)

@@ -1,0 +1,54 @@
+"""The Socket.IO server: attached to the aiohttp app, shared across processes through Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import socketio
+from aiohttp import web
+
+from app.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "socket.io"
+SOCKET_SERVER = web.AppKey("socket_server", socketio.AsyncServer)
+
+
+def allowed_origins(settings: Settings) -> list[str] | None:
+    """The public URL's origin when one is set; otherwise None, which means same-origin only."""
+    if not settings.public_url:
+        return None
+    parts = urlsplit(settings.public_url)
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def create_socket_server(settings: Settings) -> socketio.AsyncServer:
+    """An AsyncServer on the in-process manager, or on Redis so events cross processes."""
+    manager = None
+    if settings.redis_url:
+        manager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_key_prefix}socketio"
+        )
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=allowed_origins(settings),
+        max_http_buffer_size=64 * 1024,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def attach_socket_server(app: web.Application, sio: socketio.AsyncServer) -> None:
+    """Serve Socket.IO at /socket.io/ and disconnect every client on shutdown."""
+    app[SOCKET_SERVER] = sio
+    sio.attach(app, socketio_path=SOCKETIO_PATH)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await sio.shutdown()
+
+    app.cleanup_ctx.append(lifecycle)

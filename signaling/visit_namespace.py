@@ -1,0 +1,208 @@
+"""The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCSessionDescription
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.api import parse_model
+from app.core import audit
+from app.core.db import Database
+from app.core.errors import Conflict, DomainError, InvalidInput
+from app.events import appointment_changed
+from app.keys import DATABASE, SETTINGS
+from app.security import actor_of, client_addr, optional_staff
+from signaling import visit as visits
+from signaling.auth import refused, request_of
+from signaling.namespace import GuardedNamespace
+from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.relay import MediaRelay, RelayError
+from signaling.relay.relay import MEDIA_RELAY
+
+log = logging.getLogger(__name__)
+
+VISIT_NAMESPACE = "/visit"
+
+
+def visit_room(visit_id: uuid.UUID | str) -> str:
+    return f"visit:{visit_id}"
+
+
+class ConnectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visit_id: uuid.UUID
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sdp: str = Field(min_length=10, max_length=60_000)
+
+    @field_validator("sdp")
+    @classmethod
+    def _media_offer(cls, value: str) -> str:
+        # The relay pairs its slots with the offer's m-lines; an offer without both kinds
+        # would replace the participant's connection with one that carries nothing.
+        if not value.startswith("v=0") or "\nm=audio " not in value or "\nm=video " not in value:
+            raise ValueError("an SDP offer with audio and video")
+        return value
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class VisitNamespace(GuardedNamespace):
+    """The visit's provider and patient; each socket may hold one peer connection to the relay."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__(VISIT_NAMESPACE, app)
+        # Per process, like the relay: sid -> attendee, and who offered last per participant
+        # (a reload's new socket may offer before the old socket's disconnect arrives).
+        self._attendees: dict[str, visits.Attendee] = {}
+        self._offered: dict[tuple[uuid.UUID, str], str] = {}
+
+    @property
+    def db(self) -> Database:
+        return self.app[DATABASE]
+
+    @property
+    def relay(self) -> MediaRelay:
+        return self.app[MEDIA_RELAY]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = request_of(environ)
+        try:
+            visit_id = parse_model(ConnectIn, auth).visit_id
+        except DomainError:
+            raise refused("invalid_payload", "Say which visit to join.") from None
+        staff = await optional_staff(request)
+        claims = read_patient_token(self.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+        try:
+            async with self.db.session() as session:
+                who = await visits.attendee(
+                    session, visit_id, staff_id=staff.id if staff else None, patient=claims
+                )
+        except DomainError as exc:
+            await audit.record(
+                self.db,
+                action="visit.join",
+                outcome=audit.DENIED,
+                actor=actor_of(request, staff),
+                object_type="visit",
+                object_id=visit_id,
+                detail=exc.code,
+            )
+            raise refused(exc.code, exc.message) from None
+        if who.visit.ended_at is not None:
+            raise refused("visit_ended", "This visit has ended.")
+        self._attendees[sid] = who
+        await self.enter_room(sid, visit_room(visit_id))
+        async with self.db.session() as session:
+            history = await visits.messages(session, visit_id)
+        await self.emit(
+            "joined",
+            {
+                "role": who.role,
+                "participant": who.participant_id,
+                "messages": [visits.message_public(m) for m in history],
+            },
+            to=sid,
+        )
+        await self._audit(who, request, "visit.join")
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        who = self._attendees.pop(sid, None)
+        if who is None:
+            return
+        key = (who.visit.id, who.participant_id)
+        if self._offered.get(key) == sid:
+            del self._offered[key]
+            await self.relay.leave(str(who.visit.id), who.participant_id)
+            await self._push_layouts(who.visit.id)
+
+    async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
+        who = self._attendee(sid)
+        offer_in = parse_model(OfferIn, data)
+        async with self.db.session() as session:
+            await visits.require_open(session, who.visit.id)
+        try:
+            answer = await self.relay.join(
+                str(who.visit.id), who.participant_id, RTCSessionDescription(offer_in.sdp, "offer")
+            )
+        except RelayError as exc:
+            raise Conflict(str(exc)) from None
+        except ValueError as exc:
+            raise InvalidInput(f"This offer cannot be used: {exc}") from None
+        previous = self._offered.get((who.visit.id, who.participant_id))
+        self._offered[(who.visit.id, who.participant_id)] = sid
+        if previous is not None and previous != sid:
+            # The same person in another tab: the relay dropped that connection; say so there
+            # instead of letting both tabs take the place from each other in turn.
+            await self.emit("replaced", {}, to=previous)
+        participant = self.relay.participant(str(who.visit.id), who.participant_id)
+        layout = participant.layout() if participant else {}
+        await self._push_layouts(who.visit.id, skip=sid)
+        return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
+
+    async def on_chat(self, sid: str, data: Any) -> dict[str, Any]:
+        who = self._attendee(sid)
+        chat_in = parse_model(ChatIn, data)
+        async with self.db.session() as session:
+            message = await visits.add_message(session, who, chat_in.text)
+        public = visits.message_public(message)
+        await self.emit("chat", public, room=visit_room(who.visit.id))
+        await self._audit(who, None, "visit.chat")
+        return {"ok": True, "id": public["id"]}
+
+    async def on_end(self, sid: str, data: Any = None) -> dict[str, Any]:
+        who = self._attendee(sid)
+        async with self.db.session() as session:
+            visit = await visits.end_visit(session, who)
+        await self.relay.end(str(visit.id))
+        for key in [k for k in self._offered if k[0] == visit.id]:
+            del self._offered[key]
+        assert visit.ended_at is not None
+        ended_at = visit.ended_at.isoformat()
+        await self.emit("ended", {"ended_at": ended_at}, room=visit_room(visit.id))
+        await self._audit(who, None, "visit.end")
+        await appointment_changed(self.app, visit.appointment_id)
+        return {"ok": True, "ended_at": ended_at}
+
+    def _attendee(self, sid: str) -> visits.Attendee:
+        who = self._attendees.get(sid)
+        if who is None:
+            raise Conflict("This connection has not joined a visit.")
+        return who
+
+    async def _push_layouts(self, visit_id: uuid.UUID, *, skip: str | None = None) -> None:
+        """Tell everyone (on this process) which transceiver now shows whom."""
+        for (vid, participant_id), sid in list(self._offered.items()):
+            if vid != visit_id or sid == skip:
+                continue
+            participant = self.relay.participant(str(visit_id), participant_id)
+            await self.emit("layout", participant.layout() if participant else {}, to=sid)
+
+    async def _audit(self, who: visits.Attendee, request: web.Request | None, action: str) -> None:
+        await audit.record(
+            self.db,
+            action=action,
+            outcome=audit.SUCCESS,
+            actor=audit.Actor(
+                str(who.person_id),
+                who.role,
+                str(who.visit.clinic_id),
+                client_addr(request) if request is not None else None,
+            ),
+            object_type="visit",
+            object_id=who.visit.id,
+            patient_id=who.visit.patient_id,
+        )

@@ -1,0 +1,111 @@
+"""The patient's side of the waiting room: place in line, messages, the admit, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.keys import DATABASE, SETTINGS
+from scheduling.models import Appointment
+from signaling.auth import refused, request_of
+from signaling.checkin import leave_queue
+from signaling.clinic_queue import presence_key
+from signaling.keys import NOTIFIER, PRESENCE
+from signaling.models import CheckIn
+from signaling.namespace import GuardedNamespace
+from signaling.notifier import QueueNotifier, appointment_room
+from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.presence import Presence, PresenceStore
+
+log = logging.getLogger(__name__)
+
+
+class WaitingRoomNamespace(GuardedNamespace):
+    """Patients connect with the session cookie they got for confirming their identity."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__("/waiting", app)
+        self._local: dict[str, uuid.UUID] = {}  # sid -> appointment, for heartbeats
+        self._timers: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> Settings:
+        return self.app[SETTINGS]
+
+    @property
+    def db(self) -> Database:
+        return self.app[DATABASE]
+
+    @property
+    def presence(self) -> PresenceStore:
+        return self.app[PRESENCE]
+
+    @property
+    def notifier(self) -> QueueNotifier:
+        return self.app[NOTIFIER]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = request_of(environ)
+        claims = read_patient_token(self.settings, request.cookies.get(PATIENT_COOKIE))
+        if claims is None:
+            raise refused("not_checked_in", "Please check in.")
+        async with self.db.session() as session:
+            appointment = await session.get(Appointment, claims.appointment_id)
+            check_in = await session.get(CheckIn, claims.appointment_id)
+        if (
+            appointment is None
+            or appointment.version != claims.version
+            or check_in is None
+            or check_in.consent_id is None
+        ):
+            raise refused("not_checked_in", "Please finish checking in first.")
+        await self.save_session(
+            sid,
+            {"appointment_id": str(appointment.id), "provider_id": str(appointment.provider_id)},
+        )
+        await self.enter_room(sid, appointment_room(appointment.id))
+        self._local[sid] = appointment.id
+        await self.presence.connected(presence_key(appointment.id), sid)
+        await self.notifier.provider_changed(appointment.provider_id)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        appointment_id = self._local.pop(sid, None)
+        if appointment_id is None:
+            return
+        session = await self.get_session(sid)
+        provider_id = uuid.UUID(session["provider_id"])
+        await self.presence.disconnected(presence_key(appointment_id), sid)
+        await self.notifier.provider_changed(provider_id)
+        timer = asyncio.create_task(self._after_grace(appointment_id, provider_id))
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+
+    async def _after_grace(self, appointment_id: uuid.UUID, provider_id: uuid.UUID) -> None:
+        """Away longer than the grace period: the patient loses their place in line."""
+        await asyncio.sleep(self.settings.waiting_grace_seconds + 0.5)
+        state = await self.presence.state(presence_key(appointment_id))
+        if state.presence is not Presence.GONE:
+            return
+        async with self.db.session() as session:
+            left = await leave_queue(session, appointment_id)
+        if left is not None:
+            log.info("appointment %s left the waiting room after the grace period", appointment_id)
+            await self.notifier.provider_changed(provider_id)
+
+    async def beat(self) -> None:
+        """Tell the presence store our connections are alive (matters with Redis)."""
+        for sid, appointment_id in list(self._local.items()):
+            await self.presence.heartbeat(presence_key(appointment_id), sid)
+
+    async def close(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._timers, return_exceptions=True)

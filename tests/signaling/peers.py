@@ -1,0 +1,125 @@
+"""aiortc client peers for relay tests: synthetic camera and microphone, every track read."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from av import VideoFrame
+
+from signaling.relay import MediaRelay, hooks
+
+
+@dataclass
+class Received:
+    kind: str
+    frames: int = 0
+    keyframes: int = 0
+    width: int = 0
+    first_frame_at: float | None = None
+
+
+@dataclass
+class ClientPeer:
+    """A participant: one sending transceiver per kind plus receive-only slots."""
+
+    name: str
+    extra_slots: int = 2
+    video_codec: str | None = None
+    pc: RTCPeerConnection = field(init=False)
+    received: dict[str, Received] = field(default_factory=dict)
+    connected_at: float | None = None
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
+        videos = [self.pc.addTransceiver(VideoStreamTrack(), direction="sendrecv")]
+        for _ in range(self.extra_slots):
+            self.pc.addTransceiver("audio", direction="recvonly")
+            videos.append(self.pc.addTransceiver("video", direction="recvonly"))
+        if self.video_codec:
+            caps = RTCRtpReceiver.getCapabilities("video").codecs
+            for video in videos:
+                video.setCodecPreferences([c for c in caps if c.mimeType == self.video_codec])
+        hooks.offer_loopback_candidate(self.pc)
+
+        @self.pc.on("connectionstatechange")  # type: ignore[misc]
+        def on_state() -> None:
+            if self.pc.connectionState == "connected" and self.connected_at is None:
+                self.connected_at = time.monotonic()
+
+    async def join(self, relay: MediaRelay, room: str) -> None:
+        await self.join_sdp(relay, room)
+
+    async def join_sdp(self, relay: MediaRelay, room: str) -> str:
+        """Join and return the relay's answer SDP."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        answer = await relay.join(room, self.name, self.pc.localDescription)
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, answer.type))
+        for transceiver in self.pc.getTransceivers():
+            track = transceiver.receiver.track
+            if track is not None:
+                stats = Received(kind=track.kind)
+                self.received[transceiver.mid] = stats
+                self._readers.append(asyncio.ensure_future(self._read(track, stats)))
+        return str(answer.sdp)
+
+    def video_from(self, relay: MediaRelay, room: str, remote: str) -> Received:
+        participant = relay.participant(room, self.name)
+        assert participant is not None
+        for mid, remote_id in participant.layout().items():
+            if remote_id == remote and self.received[mid].kind == "video":
+                return self.received[mid]
+        raise AssertionError(f"{self.name} has no video slot showing {remote}")
+
+    def audio_from(self, relay: MediaRelay, room: str, remote: str) -> Received:
+        participant = relay.participant(room, self.name)
+        assert participant is not None
+        for mid, remote_id in participant.layout().items():
+            if remote_id == remote and self.received[mid].kind == "audio":
+                return self.received[mid]
+        raise AssertionError(f"{self.name} has no audio slot showing {remote}")
+
+    async def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        for task in self._readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.pc.close()
+
+    @staticmethod
+    async def _read(track: object, stats: Received) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()  # type: ignore[attr-defined]
+                stats.frames += 1
+                if stats.first_frame_at is None:
+                    stats.first_frame_at = time.monotonic()
+                if isinstance(frame, VideoFrame):
+                    stats.width = frame.width
+                    if frame.key_frame:
+                        stats.keyframes += 1
+
+
+async def wait_for(predicate: Callable[[], bool], limit: float, what: str) -> None:
+    """Poll `predicate()` until true; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit}s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,260 @@
+"""The relay between aiortc peers in one process: forwarding, keyframes, fallback, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from signaling.relay import MediaRelay, RoomFull
+from signaling.relay.forwarding import SlotTrack
+from tests.signaling.peers import ClientPeer, wait_for
+
+ROOM = "visit-1"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[MediaRelay]:
+    relay = MediaRelay(ice_servers=[], loopback=True)
+    yield relay
+    await relay.close()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[ClientPeer]]:
+    made: list[ClientPeer] = []
+    yield made
+    for peer in made:
+        await peer.close()
+
+
+def _slots(relay: MediaRelay, who: str) -> list[SlotTrack]:
+    participant = relay.participant(ROOM, who)
+    assert participant is not None
+    return participant.all_slot_tracks()
+
+
+async def test_two_participants_see_and_hear_each_other_without_transcoding(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    patient, provider = ClientPeer("patient"), ClientPeer("provider")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+
+    for viewer, remote in ((patient, "provider"), (provider, "patient")):
+        video = viewer.video_from(relay, ROOM, remote)
+        audio = viewer.audio_from(relay, ROOM, remote)
+        await wait_for(lambda v=video: v.frames >= 20, 15, f"{viewer.name}'s video frames")
+        await wait_for(lambda a=audio: a.frames >= 50, 10, f"{viewer.name}'s audio frames")
+        assert video.width == 640
+
+    # The relay handed on packets only: nothing went to a decoder, nothing was encoded.
+    for who in ("patient", "provider"):
+        participant = relay.participant(ROOM, who)
+        assert participant is not None
+        for published in participant.published.values():
+            assert published.tap.frames_tapped > 0
+            assert published.tap.frames_to_decoder == 0
+            assert published.tap.decode is False
+        bound = [s for s in participant.all_slot_tracks() if s.source is not None]
+        assert {s.kind for s in bound} == {"audio", "video"}
+        for slot in bound:
+            assert slot.forwarding
+            assert slot.packets_forwarded > 0
+            assert slot.frames_transcoded == 0
+
+
+async def test_late_joiner_gets_a_picture_within_two_seconds(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    patient, provider = ClientPeer("patient"), ClientPeer("provider")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+    first = provider.video_from(relay, ROOM, "patient")
+    await wait_for(lambda: first.frames >= 30, 15, "provider's first frames")
+    patient_side = relay.participant(ROOM, "patient")
+    assert patient_side is not None
+    keyframes_before = patient_side.published["video"].keyframes_received
+
+    # aiortc's encoder makes a keyframe only every 3000 frames: without a keyframe request
+    # passed back to the patient, the interpreter would never decode a picture.
+    interpreter = ClientPeer("interpreter")
+    peers.append(interpreter)
+    await interpreter.join(relay, ROOM)
+    late = interpreter.video_from(relay, ROOM, "patient")
+    await wait_for(lambda: interpreter.connected_at is not None, 10, "interpreter connected")
+    await wait_for(lambda: late.frames > 0, 5, "interpreter's first picture")
+    assert interpreter.connected_at is not None and late.first_frame_at is not None
+    elapsed = late.first_frame_at - interpreter.connected_at
+    print(f"late joiner first frame {elapsed:.2f}s after connecting")
+    assert elapsed < 2.0
+    # The picture started from a keyframe the patient made on request, not from the first one.
+    assert patient_side.published["video"].keyframes_received > keyframes_before
+    interpreter_side = relay.participant(ROOM, "interpreter")
+    assert interpreter_side is not None
+    slot = next(
+        s for s in interpreter_side.all_slot_tracks() if s.source is patient_side.published["video"]
+    )
+    assert slot.keyframes_forwarded >= 1
+
+
+async def test_viewer_picture_loss_indication_reaches_the_publisher(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    patient, provider = ClientPeer("patient"), ClientPeer("provider")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+    seen = provider.video_from(relay, ROOM, "patient")
+    await wait_for(lambda: seen.frames >= 30, 15, "provider's frames")
+    await asyncio.sleep(0.5)  # past the relay's keyframe-request coalescing window
+
+    patient_side = relay.participant(ROOM, "patient")
+    assert patient_side is not None
+    published = patient_side.published["video"]
+    provider_side = relay.participant(ROOM, "provider")
+    assert provider_side is not None
+    slot = next(s for s in provider_side.all_slot_tracks() if s.source is published)
+    keyframes_before, forwarded_before = published.keyframes_received, slot.keyframes_forwarded
+    frames_before = seen.frames
+
+    # The provider's own receiver sends a PLI for the relay's video SSRC, as after loss.
+    mid = next(m for m, r in provider.received.items() if r is seen)
+    receiver = next(t.receiver for t in provider.pc.getTransceivers() if t.mid == mid)
+    sources = receiver.getSynchronizationSources()
+    assert sources
+    await receiver._send_rtcp_pli(sources[0].source)
+
+    await wait_for(
+        lambda: published.keyframes_received > keyframes_before, 2, "publisher's new keyframe"
+    )
+    await wait_for(lambda: slot.keyframes_forwarded > forwarded_before, 2, "keyframe forwarded")
+    await wait_for(lambda: seen.frames > frames_before + 10, 2, "viewer keeps decoding")
+
+
+async def test_codec_mismatch_falls_back_to_transcoding_for_that_leg(
+    relay: MediaRelay, peers: list[ClientPeer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="signaling.relay.room")
+    patient = ClientPeer("patient")  # VP8
+    provider = ClientPeer("provider", video_codec="video/H264")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+
+    h264_seen = provider.video_from(relay, ROOM, "patient")
+    vp8_seen = patient.video_from(relay, ROOM, "provider")
+    await wait_for(lambda: h264_seen.frames >= 10, 20, "provider's transcoded frames")
+    await wait_for(lambda: vp8_seen.frames >= 10, 20, "patient's transcoded frames")
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("transcoding video from patient to provider" in m for m in messages)
+    assert any("transcoding video from provider to patient" in m for m in messages)
+    for who in ("patient", "provider"):
+        side = relay.participant(ROOM, who)
+        assert side is not None
+        assert side.published["video"].tap.frames_to_decoder > 0
+        # Audio agrees (Opus both ways) and is still forwarded.
+        assert side.published["audio"].tap.frames_to_decoder == 0
+        video = [s for s in side.all_slot_tracks() if s.kind == "video" and s.source]
+        assert video and all(not s.forwarding and s.frames_transcoded > 0 for s in video)
+        audio = [s for s in side.all_slot_tracks() if s.kind == "audio" and s.source]
+        assert audio and all(s.forwarding and s.frames_transcoded == 0 for s in audio)
+
+
+async def test_leaving_and_ending_close_every_connection(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    a, b, c = ClientPeer("a"), ClientPeer("b"), ClientPeer("c")
+    peers += [a, b, c]
+    for peer in (a, b, c):
+        await peer.join(relay, ROOM)
+    await wait_for(lambda: a.video_from(relay, ROOM, "c").frames > 0, 15, "a sees c")
+    c_side = relay.participant(ROOM, "c")
+    assert c_side is not None
+
+    await relay.leave(ROOM, "c")
+    assert c_side.pc.connectionState == "closed"
+    assert relay.participant(ROOM, "c") is None
+    a_side = relay.participant(ROOM, "a")
+    assert a_side is not None and "c" not in a_side.routes
+    assert all(s.readyState == "ended" for s in c_side.all_slot_tracks())
+    assert all(t._remote_track.readyState == "ended" for t in c_side.all_published())
+
+    remaining = [relay.participant(ROOM, who) for who in ("a", "b")]
+    await relay.end(ROOM)
+    assert ROOM not in relay.rooms
+    for participant in remaining:
+        assert participant is not None and participant.pc.connectionState == "closed"
+
+
+async def test_a_visit_holds_four_participants_at_most(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    for name in ("patient", "provider", "interpreter", "family"):
+        peer = ClientPeer(name)
+        peers.append(peer)
+        await peer.join(relay, ROOM)
+    extra = ClientPeer("extra")
+    peers.append(extra)
+    with pytest.raises(RoomFull):
+        await extra.join(relay, ROOM)
+    family = relay.participant(ROOM, "family")
+    assert family is not None
+    assert set(family.layout().values()) == {"patient", "provider", "interpreter"}
+
+
+async def test_a_failed_connection_leaves_the_visit(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    patient, provider = ClientPeer("patient"), ClientPeer("provider")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+    await wait_for(lambda: patient.connected_at is not None, 10, "patient connected")
+    participant = relay.participant(ROOM, "patient")
+    assert participant is not None
+    # The browser vanishing looks like this to the relay: its side of the connection ends.
+    await participant.pc.close()
+    await wait_for(lambda: relay.participant(ROOM, "patient") is None, 5, "patient removed")
+    assert ROOM in relay.rooms and relay.participant(ROOM, "provider") is not None
+    provider_side = relay.participant(ROOM, "provider")
+    assert provider_side is not None and "patient" not in provider_side.routes
+    await provider_side.pc.close()
+    await wait_for(lambda: ROOM not in relay.rooms, 5, "the empty visit forgotten")
+
+
+def _own_threads() -> int:
+    # The loop's default executor (aiortc's encoders run there) is a bounded, lazily grown pool.
+    return sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_"))
+
+
+async def test_sequential_visits_leave_no_threads_rooms_or_tasks(relay: MediaRelay) -> None:
+    async def visit(index: int) -> None:
+        patient, provider = ClientPeer("patient"), ClientPeer("provider")
+        try:
+            await patient.join(relay, f"visit-{index}")
+            await provider.join(relay, f"visit-{index}")
+            seen = provider.video_from(relay, f"visit-{index}", "patient")
+            await wait_for(lambda: seen.frames > 0, 15, "a picture")
+            await relay.end(f"visit-{index}")
+        finally:
+            await patient.close()
+            await provider.close()
+
+    await visit(0)  # warm-up: codec libraries, thread pools
+    await asyncio.sleep(0.5)
+    threads, tasks = _own_threads(), len(asyncio.all_tasks())
+    for index in range(1, 6):
+        await visit(index)
+    await asyncio.sleep(0.5)
+    assert relay.rooms == {}
+    # Every receiver's decoder thread ended; no relay or aiortc task outlived its visit.
+    assert not [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
+    assert _own_threads() <= threads
+    assert len(asyncio.all_tasks()) <= tasks

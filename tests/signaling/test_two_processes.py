@@ -1,0 +1,79 @@
+"""The waiting room across two real server processes sharing PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+
+import aiohttp
+import pytest
+
+from tests.conftest import TEST_SECRET
+from tests.servers import server_env, server_process, wait_ready
+from tests.signaling.conftest import WaitingFactory, check_in, staff_headers
+
+pytestmark = [
+    pytest.mark.multiprocess,
+    pytest.mark.skipif(
+        not (os.environ.get("REDIS_URL") and os.environ.get("DATABASE_URL")),
+        reason="needs REDIS_URL and DATABASE_URL (the at-scale pass of the suite)",
+    ),
+]
+
+
+class BaseClient:
+    """Enough of a test client for `check_in`: paths relative to one server."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base = base
+        self.session = session
+
+    def post(self, path: str, **kwargs):
+        return self.session.post(self.base + path, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.session.get(self.base + path, **kwargs)
+
+
+async def test_patient_on_one_process_provider_on_the_other(
+    database_url, tmp_path, waiting: WaitingFactory, sockets
+):
+    v = await waiting.visitable()
+    env = server_env(database_url, tmp_path / "data", OPENCONSULT_SECRET_KEY=TEST_SECRET)
+    with server_process(env) as a, server_process(env) as b:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            await wait_ready(http, a)
+            await wait_ready(http, b)
+            provider = await sockets(b + "/", "/clinic", await staff_headers(b, v.provider))
+            await provider.wait_for("queue")
+
+            # Check-in on process A reaches the provider on process B.
+            await check_in(BaseClient(a, http), v.token)
+            cookie = next(c for c in jar if c.key == "oc_patient")
+            patient = await sockets(a + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"})
+            queue = await provider.wait_for(
+                "queue",
+                lambda q: any(p["status"] == "waiting" for p in q["patients"]),
+            )
+            assert queue["patients"][0]["position"] == 1
+            assert (await patient.wait_for("place"))["position"] == 1
+
+            # A reload that lands on the other process: away meanwhile, then back in place.
+            await patient.client.disconnect()
+            await provider.wait_for(
+                "queue", lambda q: any(p["status"] == "away" for p in q["patients"])
+            )
+            patient = await sockets(b + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"})
+            await provider.wait_for(
+                "queue", lambda q: any(p["status"] == "waiting" for p in q["patients"])
+            )
+            assert (await patient.wait_for("place"))["position"] == 1
+
+            # The provider's message and admit on B reach the patient on A.
+            ack = await provider.call(
+                "message", {"appointment_id": str(v.appointment.id), "text": "Two minutes"}
+            )
+            assert ack["ok"]
+            assert (await patient.wait_for("message"))["text"] == "Two minutes"
+            admitted = await provider.call("admit", {"appointment_id": str(v.appointment.id)})
+            assert (await patient.wait_for("admitted"))["visit_id"] == admitted["visit_id"]
