@@ -6,6 +6,7 @@ from aiohttp import web
 
 from scheduling.appointment_routes import routes as appointment_routes
 from scheduling.fhir import routes as fhir_routes
+from scheduling.pages import routes as page_routes
 from scheduling.routes import routes as calendar_routes
 from scheduling.tasks import background
 
@@ -15,4 +16,5 @@ def install(app: web.Application) -> None:
     app.add_routes(calendar_routes)
     app.add_routes(appointment_routes)
     app.add_routes(fhir_routes)
+    app.add_routes(page_routes)
     app.cleanup_ctx.append(background)

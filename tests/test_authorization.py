@@ -68,6 +68,11 @@ MATRIX = [
     ),
     (
         "GET",
+        "/scheduler/hours",
+        {"anonymous": 303, Role.ADMIN: 200, Role.SCHEDULER: 200, Role.PROVIDER: 403},
+    ),
+    (
+        "GET",
         "/provider",
         {"anonymous": 303, Role.ADMIN: 403, Role.SCHEDULER: 403, Role.PROVIDER: 200},
     ),
