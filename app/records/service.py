@@ -159,7 +159,7 @@ async def _addenda_of(
 def _addendum_public(
     keyring: Keyring, addendum: NoteAddendum, names: dict[uuid.UUID, str]
 ) -> AddendumPublic:
-    reason, text = open_addendum(keyring, addendum)
+    reason, text, amends_plan = open_addendum(keyring, addendum)
     return AddendumPublic(
         id=addendum.id,
         note_id=addendum.note_id,
@@ -167,6 +167,7 @@ def _addendum_public(
         author_name=names.get(addendum.author_id, ""),
         reason=reason,
         text=text,
+        amends_plan=amends_plan,
         created_at=addendum.created_at,
     )
 
@@ -389,7 +390,13 @@ async def add_addendum(
             detail={"max_note_chars": max_chars, "chars": chars},
         )
     addendum_id = uuid.uuid4()
-    sealed = seal_addendum(keyring, addendum_id, addendum_in.reason, addendum_in.text)
+    sealed = seal_addendum(
+        keyring,
+        addendum_id,
+        addendum_in.reason,
+        addendum_in.text,
+        amends_plan=addendum_in.amends_plan,
+    )
     addendum = NoteAddendum(
         id=addendum_id,
         note_id=note.id,
