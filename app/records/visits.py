@@ -79,6 +79,7 @@ async def open_visit_note(
     rows = await session.exec(
         select(ConsultNote)
         .where(ConsultNote.appointment_id == visit.appointment_id)
+        .where(ConsultNote.patient_id == visit.patient_id)
         .where(ConsultNote.author_id == viewer.id)
         .order_by(col(ConsultNote.created_at).desc(), col(ConsultNote.id))
         .limit(1)
@@ -107,9 +108,13 @@ async def visit_summary(
     if visit is None or visit.ended_at is None:
         raise VisitNotEnded("The visit has not ended yet; its summary follows when it has.")
     provider = await session.get(User, visit.provider_id)
+    # A note names its appointment as its author chose; only the visit's own patient's notes
+    # in the visit's clinic count.
     rows = await session.exec(
         select(ConsultNote)
         .where(ConsultNote.appointment_id == appointment_id)
+        .where(ConsultNote.patient_id == visit.patient_id)
+        .where(ConsultNote.clinic_id == visit.clinic_id)
         .where(ConsultNote.status == NoteStatus.SIGNED)
         .order_by(col(ConsultNote.signed_at).desc(), col(ConsultNote.id))
         .limit(1)

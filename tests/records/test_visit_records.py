@@ -20,6 +20,7 @@ from app.keys import SETTINGS
 from scheduling.links import join_token
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType, ProviderSchedule
 from signaling.models import Visit
+from tests.conftest import Factory
 from tests.records.conftest import Person, Ward
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -260,6 +261,28 @@ async def test_the_summary_needs_this_patients_session(
 
     denied = [e for e in await events(db, "visit.summary.read") if e.outcome == "denied"]
     assert len(denied) == 3 and all(e.actor_id is None for e in denied)
+
+
+async def test_the_summary_ignores_notes_of_other_patients_naming_the_appointment(
+    ward: Ward, db: Database, client: TestClient, factory: Factory
+) -> None:
+    held = await hold_visit(db, ward, started_ago=timedelta(minutes=30))
+    await confirm_identity(client, held.token)
+    await write_and_sign(ward, held, {"plan": "The right plan"})
+    await end_visit(db, held)
+    # A note about someone else that claims this appointment, signed later.
+    stranger = await factory.patient(ward.clinic)
+    resp = await ward.client.post(
+        f"/api/patients/{stranger.id}/notes",
+        json={"appointment_id": str(held.appointment.id), "sections": {"plan": "Not yours"}},
+        headers=ward.author.headers,
+    )
+    assert resp.status == 201
+    await ward.sign(await resp.json())
+    resp = await client.get(f"/api/join/{held.token}/summary")
+    assert resp.status == 200 and (await resp.json())["plan"] == "The right plan"
+    note = await (await open_note(ward, held)).json()
+    assert note["patient_id"] == str(ward.patient.id)
 
 
 async def test_the_summary_and_the_link_close_with_the_links_window(
