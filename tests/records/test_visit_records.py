@@ -3,6 +3,7 @@ link, and FHIR Encounter/Appointment, each against who may and may not see them.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,10 @@ from sqlmodel import col, select
 
 from app.core.db import Database
 from app.core.models import AuditEvent, utcnow
-from app.keys import SETTINGS
+from app.keys import NOTE_KEYRING, SETTINGS
+from app.records.crypto import seal_sections
+from app.records.models import ConsultNote, NoteStatus
+from app.records.schemas import NoteSections
 from scheduling.links import join_token
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType, ProviderSchedule
 from signaling.models import Visit
@@ -270,15 +274,37 @@ async def test_the_summary_ignores_notes_of_other_patients_naming_the_appointmen
     await confirm_identity(client, held.token)
     await write_and_sign(ward, held, {"plan": "The right plan"})
     await end_visit(db, held)
-    # A note about someone else that claims this appointment, signed later.
+    # A note about someone else cannot name this appointment (nor one that does not exist)…
     stranger = await factory.patient(ward.clinic)
-    resp = await ward.client.post(
-        f"/api/patients/{stranger.id}/notes",
-        json={"appointment_id": str(held.appointment.id), "sections": {"plan": "Not yours"}},
-        headers=ward.author.headers,
-    )
-    assert resp.status == 201
-    await ward.sign(await resp.json())
+    for appointment_id in (held.appointment.id, uuid.uuid4()):
+        resp = await ward.client.post(
+            f"/api/patients/{stranger.id}/notes",
+            json={"appointment_id": str(appointment_id), "sections": {"plan": "Not yours"}},
+            headers=ward.author.headers,
+        )
+        assert resp.status == 400
+        assert (await resp.json())["error"]["fields"] == {
+            "appointment_id": "not an appointment of this patient"
+        }
+    # …and a row written before that check, signed later, is still not shown.
+    keyring = ward.client.app[NOTE_KEYRING]
+    rogue_id = uuid.uuid4()
+    sealed = seal_sections(keyring, rogue_id, NoteSections(plan="Not yours"))
+    async with db.session() as session:
+        session.add(
+            ConsultNote(
+                id=rogue_id,
+                patient_id=stranger.id,
+                author_id=ward.author.account.id,
+                clinic_id=ward.clinic.id,
+                appointment_id=held.appointment.id,
+                status=NoteStatus.SIGNED,
+                signed_at=utcnow() + timedelta(minutes=1),
+                key_id=sealed.key_id,
+                body=sealed.blob,
+            )
+        )
+        await session.commit()
     resp = await client.get(f"/api/join/{held.token}/summary")
     assert resp.status == 200 and (await resp.json())["plan"] == "The right plan"
     note = await (await open_note(ward, held)).json()
