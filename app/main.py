@@ -22,6 +22,7 @@ from app.middlewares import add_security_headers, errors_middleware, session_mid
 from app.records import fhir as records_fhir
 from app.records import pages as records_pages
 from app.records import routes as records_routes
+from app.records import visit_routes as records_visit_routes
 from app.records.crypto import Keyring
 from app.records.openapi import RECORDS_PATHS, RECORDS_SCHEMAS
 from app.routes import LANDING_ROUTES
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(records_routes.routes)
     app.add_routes(records_pages.routes)
     app.add_routes(records_fhir.routes)
+    app.add_routes(records_visit_routes.routes)
     scheduling.install(app)
     app.router.add_static("/static", STATIC_DIR, name="static")
     attach_socket_server(app, create_socket_server(settings))

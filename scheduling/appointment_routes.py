@@ -12,7 +12,14 @@ from app.events import appointment_changed
 from app.keys import DATABASE, SETTINGS
 from app.security import Staff, authorize
 from scheduling import availability, service
-from scheduling.links import LinkState, join_url, link_state, opens_at, read_join_token
+from scheduling.links import (
+    LinkState,
+    closes_at,
+    join_url,
+    link_state,
+    opens_at,
+    read_join_token,
+)
 from scheduling.mail import local_text
 from scheduling.models import Appointment
 from scheduling.routes import ANY_STAFF, MANAGERS, audit_patient_read, audited_refusal
@@ -160,6 +167,10 @@ _REASONS = {
 }
 
 
+# Link states whose page names the provider and time (the summary itself needs the session).
+_SHOWN = (LinkState.OPEN, LinkState.TOO_EARLY, LinkState.VISIT_ENDED)
+
+
 @routes.get("/join/{token}")
 async def join_page(request: web.Request) -> web.StreamResponse:
     """What a patient sees behind their link; never any patient data."""
@@ -176,23 +187,16 @@ async def join_page(request: web.Request) -> web.StreamResponse:
                 zone = schedule.timezone if schedule else "UTC"
     state = link_state(settings, appointment, claim, utcnow())
     context: dict[str, object] = {"state": state.value, "reason": _REASONS.get(state)}
-    if (
-        appointment is not None
-        and provider is not None
-        and state
-        in (
-            LinkState.OPEN,
-            LinkState.TOO_EARLY,
-        )
-    ):
+    if appointment is not None and provider is not None and state in _SHOWN:
         context |= {
             "provider_name": provider.full_name,
             "starts": local_text(appointment.start_at, zone),
             "starts_iso": appointment.start_at.isoformat(),
             "opens": local_text(opens_at(settings, appointment), zone),
+            "closes": local_text(closes_at(settings, appointment), zone),
             "token": request.match_info["token"],
         }
-    status = 200 if state in (LinkState.OPEN, LinkState.TOO_EARLY) else 410
+    status = 200 if state in _SHOWN else 410
     if state == LinkState.INVALID:
         status = 404
     return aiohttp_jinja2.render_template("join.html", request, context, status=status)

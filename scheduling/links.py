@@ -60,6 +60,8 @@ class LinkState(enum.StrEnum):
     OPEN = "open"
     TOO_EARLY = "too_early"
     EXPIRED = "expired"
+    # The visit took place and the link's window has not closed: it shows the visit summary.
+    VISIT_ENDED = "visit_ended"
     CANCELLED = "cancelled"
     REPLACED = "replaced"
     INVALID = "invalid"
@@ -75,14 +77,21 @@ def link_state(
         return LinkState.CANCELLED
     if claim.version != appointment.version:
         return LinkState.REPLACED
-    if appointment.status in (AppointmentStatus.NOSHOW, AppointmentStatus.FULFILLED):
+    if appointment.status == AppointmentStatus.NOSHOW:
         return LinkState.EXPIRED
+    if now > closes_at(settings, appointment):
+        return LinkState.EXPIRED
+    if appointment.status == AppointmentStatus.FULFILLED:
+        return LinkState.VISIT_ENDED
     if now < opens_at(settings, appointment):
         return LinkState.TOO_EARLY
-    if now > appointment.start_at + timedelta(minutes=settings.join_closes_minutes):
-        return LinkState.EXPIRED
     return LinkState.OPEN
 
 
 def opens_at(settings: Settings, appointment: Appointment) -> datetime:
     return appointment.start_at - timedelta(minutes=settings.join_opens_minutes)
+
+
+def closes_at(settings: Settings, appointment: Appointment) -> datetime:
+    """When the link, and the patient session it gave, stop working (summary included)."""
+    return appointment.start_at + timedelta(minutes=settings.join_closes_minutes)

@@ -34,6 +34,7 @@ LINK_MESSAGES = {
     LinkState.CANCELLED: "This appointment was cancelled; please contact the clinic.",
     LinkState.REPLACED: "This appointment was moved; please use the link in the newer email.",
     LinkState.EXPIRED: "This visit is over, so the link has expired.",
+    LinkState.VISIT_ENDED: "This visit has ended; the link now shows its summary.",
 }
 
 
@@ -65,15 +66,24 @@ class Arrival:
 
 
 async def resolve_link(
-    session: AsyncSession, settings: Settings, token: str, *, now: datetime | None = None
+    session: AsyncSession,
+    settings: Settings,
+    token: str,
+    *,
+    now: datetime | None = None,
+    after_visit: bool = False,
 ) -> Arrival:
-    """The appointment behind an open link, with its check-in (created on first use)."""
+    """The appointment behind an open link, with its check-in (created on first use).
+
+    With `after_visit`, a link whose visit has ended (still inside its window) resolves too:
+    the patient may confirm their identity again and read the visit summary, nothing else.
+    """
     claim = read_join_token(settings, token)
     appointment = await session.get(Appointment, claim.appointment_id) if claim else None
     state = link_state(settings, appointment, claim, now or utcnow())
     if state is LinkState.INVALID or appointment is None:
         raise NotFound("This link is not valid.")
-    if state is not LinkState.OPEN:
+    if state is not LinkState.OPEN and not (after_visit and state is LinkState.VISIT_ENDED):
         raise LinkNotOpen(LINK_MESSAGES[state], fields={"link": state.value})
     check_in = await session.get(CheckIn, appointment.id)
     if check_in is None:

@@ -65,10 +65,12 @@ def _patient_actor(request: web.Request, arrival: Arrival) -> audit.Actor:
     )
 
 
-async def _arrival(request: web.Request, *, signed_in: bool = True) -> Arrival:
+async def _arrival(
+    request: web.Request, *, signed_in: bool = True, after_visit: bool = False
+) -> Arrival:
     async with request.app[DATABASE].session() as session:
         arrival = await checkin.resolve_link(
-            session, request.app[SETTINGS], request.match_info["token"]
+            session, request.app[SETTINGS], request.match_info["token"], after_visit=after_visit
         )
     if signed_in:
         claims = read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
@@ -120,7 +122,8 @@ async def confirm_identity(request: web.Request) -> web.Response:
         raise TooManyRequests(
             "Too many attempts from this address; wait and try again.", retry_after=900
         )
-    arrival = await _arrival(request, signed_in=False)
+    # After the visit the patient may confirm again (another browser) to read the summary.
+    arrival = await _arrival(request, signed_in=False, after_visit=True)
     async with request.app[DATABASE].session() as session:
         session.add(arrival.check_in)
         session.add(arrival.appointment)

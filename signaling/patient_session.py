@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 import jwt
 from aiohttp import web
 
 from app.core.config import Settings
+from scheduling.links import closes_at
 from scheduling.models import Appointment
 
 PATIENT_COOKIE = "oc_patient"
@@ -26,7 +26,7 @@ class PatientClaims:
 
 def issue_patient_token(settings: Settings, appointment: Appointment) -> str:
     """Valid until the join link closes; a reschedule or cancel (new version) ends it."""
-    expires = appointment.start_at + timedelta(minutes=settings.join_closes_minutes)
+    expires = closes_at(settings, appointment)
     claims = {
         "aud": PATIENT_AUDIENCE,
         "iss": _ISSUER,

@@ -93,12 +93,16 @@ def open_sections(keyring: Keyring, note: ConsultNote) -> NoteSections:
     return NoteSections.model_validate(keyring.open_json(Sealed(note.key_id, note.body), aad=aad))
 
 
-def seal_addendum(keyring: Keyring, addendum_id: uuid.UUID, reason: str, text: str) -> Sealed:
+def seal_addendum(
+    keyring: Keyring, addendum_id: uuid.UUID, reason: str, text: str, *, amends_plan: bool = False
+) -> Sealed:
     aad = associated_data("note_addendum", addendum_id, "body")
-    return keyring.seal_json({"reason": reason, "text": text}, aad=aad)
+    body = {"reason": reason, "text": text, "amends_plan": amends_plan}
+    return keyring.seal_json(body, aad=aad)
 
 
-def open_addendum(keyring: Keyring, addendum: NoteAddendum) -> tuple[str, str]:
+def open_addendum(keyring: Keyring, addendum: NoteAddendum) -> tuple[str, str, bool]:
+    """Reason, text, and whether it amends the plan (older addenda carry no such flag)."""
     aad = associated_data("note_addendum", addendum.id, "body")
     value = keyring.open_json(Sealed(addendum.key_id, addendum.body), aad=aad)
-    return str(value["reason"]), str(value["text"])
+    return str(value["reason"]), str(value["text"]), value.get("amends_plan") is True

@@ -2,7 +2,7 @@
 
 Signed notes become Compositions (LOINC 11488-4 Consult note); each addendum is its own
 Composition (LOINC 55107-7 Addendum) that `appends` the note. Drafts are never exported.
-Appointment and Encounter join the Bundle when scheduling and visits land.
+The patient's appointments and video visits join the Bundle as Appointment and Encounter.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from app.api import path_uuid
 from app.core.errors import NotFound
 from app.core.models import AuditEvent, Patient, Role, User, utcnow
 from app.keys import NOTE_KEYRING, SETTINGS
-from app.records import service
+from app.records import encounters, service
 from app.records.crypto import Keyring
 from app.records.models import ConsultNote, NoteAddendum, NoteStatus
 from app.records.routes import record_event, run_audited, viewer_of
@@ -189,8 +189,10 @@ def audit_resource(event: AuditEvent) -> Resource:
 async def everything(
     session: AsyncSession, *, keyring: Keyring, viewer: service.Viewer, patient_id: uuid.UUID
 ) -> list[Resource]:
-    """Patient, the practitioners who wrote about them, signed notes, addenda, audit events."""
+    """Patient, the practitioners who saw or wrote about them, appointments, encounters,
+    signed notes, addenda, audit events."""
     patient = await service.readable_patient(session, viewer, patient_id)
+    visit_resources, provider_ids = await encounters.visit_resources(session, patient)
     rows = await session.exec(
         select(ConsultNote)
         .where(ConsultNote.patient_id == patient_id)
@@ -199,7 +201,8 @@ async def everything(
     )
     notes = await service.present_notes(session, keyring, list(rows.all()))
     author_ids = {n.author_id for n in notes} | {a.author_id for n in notes for a in n.addenda}
-    users = (await session.exec(select(User).where(col(User.id).in_(author_ids)))).all()
+    wanted = author_ids | provider_ids
+    users = (await session.exec(select(User).where(col(User.id).in_(wanted)))).all()
     events = await session.exec(
         select(AuditEvent)
         .where(AuditEvent.patient_id == str(patient_id))
@@ -207,6 +210,7 @@ async def everything(
     )
     resources = [patient_resource(patient)]
     resources += [practitioner_resource(u) for u in sorted(users, key=lambda u: str(u.id))]
+    resources += visit_resources
     for note in notes:
         resources.append(note_composition(note))
         resources += [addendum_composition(note, a) for a in note.addenda]
@@ -282,6 +286,30 @@ async def patient_everything(request: web.Request) -> web.Response:
         detail=f"{len(resources)} resources",
     )
     return fhir_response(bundle(resources, request.app[SETTINGS].base_url))
+
+
+@routes.get("/fhir/Encounter/{encounter_id}")
+async def get_encounter(request: web.Request) -> web.Response:
+    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    eid = path_uuid(request, "encounter_id")
+    viewer = viewer_of(staff)
+    resource, patient_id = await run_audited(
+        request,
+        staff,
+        lambda s: encounters.encounter(s, viewer=viewer, encounter_id=eid),
+        action="fhir.encounter.read",
+        object_type="encounter",
+        object_id=eid,
+    )
+    await record_event(
+        request,
+        staff,
+        action="fhir.encounter.read",
+        object_type="encounter",
+        object_id=eid,
+        patient_id=patient_id,
+    )
+    return fhir_response(resource)
 
 
 @routes.get("/fhir/Composition/{composition_id}")

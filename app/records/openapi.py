@@ -14,10 +14,20 @@ from app.records.schemas import (
     PatientPublic,
     PatientRecord,
 )
+from app.records.visits import SummaryAmendment, VisitSummary
+from signaling.openapi import TOKEN as JOIN_TOKEN
 
 PATIENT_ID = path_param("patient_id", "A patient of the caller's clinic")
 NOTE_ID = path_param("note_id", "A consult note of the caller's clinic")
+VISIT_ID = path_param("visit_id", "A video visit the calling provider holds")
 TAG = "records"
+
+
+def _also_ok(op: Spec, status: str) -> Spec:
+    """An operation answering its success shape under a second status too."""
+    op["responses"][status] = op["responses"][next(iter(op["responses"]))]
+    return op
+
 
 RECORDS_PATHS: Spec = {
     "/api/patients/{patient_id}/record": {
@@ -94,6 +104,34 @@ RECORDS_PATHS: Spec = {
             params=[NOTE_ID],
         ),
     },
+    "/api/visits/{visit_id}/note": {
+        "post": _also_ok(
+            operation(
+                "The visit's provider opens their note for the visit's appointment: 200 with the "
+                "existing note, or 201 with a new draft; anyone else's visit is 404",
+                tag=TAG,
+                ok=ref("NotePublic"),
+                status="201",
+                errors=(401, 403, 404),
+                params=[VISIT_ID],
+            ),
+            "200",
+        )
+    },
+    "/api/join/{token}/summary": {
+        "get": operation(
+            "The patient's summary of their ended visit (patient session cookie from the link): "
+            "date, provider, duration and the signed note's plan with the addenda amending it; "
+            "`ready` is false until the note is signed. 409 `step_missing` asks for the date of "
+            "birth first, 409 `visit_not_ended` while the visit goes on; 410 after the link's "
+            "window closes",
+            tag=TAG,
+            ok=ref("VisitSummary"),
+            errors=(404, 409, 410, 423),
+            params=[JOIN_TOKEN],
+            public=True,
+        )
+    },
 }
 
 
@@ -118,5 +156,7 @@ RECORDS_SCHEMAS: dict[str, Spec] = _flatten(
         NoteSign,
         PatientPublic,
         PatientRecord,
+        SummaryAmendment,
+        VisitSummary,
     )
 )

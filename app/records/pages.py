@@ -1,7 +1,7 @@
-"""Pages of the record: the patient's record and the (standalone, for now) note editor.
+"""Pages of the record: the patient's record and the note editor.
 
-The notes panel moves into the visit page when visits land; the editor page stays for notes
-written outside a visit.
+The editor is a page of its own for notes written outside a visit, and a fragment that the visit
+page loads into its aside for the visit's provider.
 """
 
 from __future__ import annotations
@@ -74,6 +74,16 @@ async def record_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/records/notes/{note_id}", name="note_editor")
 async def editor_page(request: web.Request) -> web.StreamResponse:
+    return await _render_note(request, "records/note.html", detail="editor page")
+
+
+@routes.get("/records/notes/{note_id}/panel", name="note_panel")
+async def editor_panel(request: web.Request) -> web.StreamResponse:
+    """The editor alone, as an HTML fragment for another page (the visit page's aside)."""
+    return await _render_note(request, "records/_note_panel.html", detail="note panel")
+
+
+async def _render_note(request: web.Request, template: str, *, detail: str) -> web.StreamResponse:
     staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
     note_id = path_uuid(request, "note_id")
     viewer = viewer_of(staff)
@@ -94,7 +104,7 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         object_type="consult_note",
         object_id=note_id,
         patient_id=patient.id,
-        detail="editor page",
+        detail=detail,
     )
     context = {
         "staff": staff,
@@ -104,4 +114,4 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         "max_note_chars": request.app[SETTINGS].max_note_chars,
         "is_author": note.author_id == staff.id and staff.role == Role.PROVIDER,
     }
-    return aiohttp_jinja2.render_template("records/note.html", request, context)
+    return aiohttp_jinja2.render_template(template, request, context)

@@ -56,6 +56,8 @@ class AddendumCreate(BaseModel):
 
     reason: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1)
+    # Shown to the patient in their visit summary, beside the signed plan it corrects.
+    amends_plan: bool = False
 
 
 class AddendumPublic(BaseModel):
@@ -65,6 +67,7 @@ class AddendumPublic(BaseModel):
     author_name: str
     reason: str
     text: str
+    amends_plan: bool = False
     created_at: datetime
 
 

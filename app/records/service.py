@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import Conflict, Forbidden, NotFound, PayloadTooLarge
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from app.core.models import Patient, Role, User, utcnow
 from app.records.crypto import (
     Keyring,
@@ -33,6 +33,7 @@ from app.records.schemas import (
     NoteSave,
     NoteSections,
 )
+from scheduling.models import Appointment
 
 READERS = frozenset({Role.PROVIDER, Role.ADMIN})
 # Writers pass `writes=db.write_queue()` so a burst of saves queues instead of contending.
@@ -159,7 +160,7 @@ async def _addenda_of(
 def _addendum_public(
     keyring: Keyring, addendum: NoteAddendum, names: dict[uuid.UUID, str]
 ) -> AddendumPublic:
-    reason, text = open_addendum(keyring, addendum)
+    reason, text, amends_plan = open_addendum(keyring, addendum)
     return AddendumPublic(
         id=addendum.id,
         note_id=addendum.note_id,
@@ -167,6 +168,7 @@ def _addendum_public(
         author_name=names.get(addendum.author_id, ""),
         reason=reason,
         text=text,
+        amends_plan=amends_plan,
         created_at=addendum.created_at,
     )
 
@@ -237,6 +239,8 @@ async def create_draft(
     _require_provider(viewer)
     patient = await readable_patient(session, viewer, patient_id)
     _check_size(note_in.sections, max_chars)
+    if note_in.appointment_id is not None:
+        await _check_appointment(session, patient, note_in.appointment_id)
     note_id = uuid.uuid4()
     sealed = seal_sections(keyring, note_id, note_in.sections)
     note = ConsultNote(
@@ -253,6 +257,18 @@ async def create_draft(
         session.add(note)
         await session.commit()
     return (await present_notes(session, keyring, [note]))[0]
+
+
+async def _check_appointment(
+    session: AsyncSession, patient: Patient, appointment_id: uuid.UUID
+) -> None:
+    """A note names only an appointment of its own patient (the visit summary trusts it)."""
+    appointment = await session.get(Appointment, appointment_id)
+    if appointment is None or appointment.patient_id != patient.id:
+        raise InvalidInput(
+            "That appointment is not one of this patient's.",
+            fields={"appointment_id": "not an appointment of this patient"},
+        )
 
 
 async def _current_or_conflict(
@@ -389,7 +405,13 @@ async def add_addendum(
             detail={"max_note_chars": max_chars, "chars": chars},
         )
     addendum_id = uuid.uuid4()
-    sealed = seal_addendum(keyring, addendum_id, addendum_in.reason, addendum_in.text)
+    sealed = seal_addendum(
+        keyring,
+        addendum_id,
+        addendum_in.reason,
+        addendum_in.text,
+        amends_plan=addendum_in.amends_plan,
+    )
     addendum = NoteAddendum(
         id=addendum_id,
         note_id=note.id,

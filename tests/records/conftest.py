@@ -50,7 +50,10 @@ class Ward:
         )
 
     async def signed_note(self, sections: dict[str, str] | None = None) -> dict[str, Any]:
-        note = await self.create_note(sections or {"plan": "Rest and fluids."})
+        return await self.sign(await self.create_note(sections or {"plan": "Rest and fluids."}))
+
+    async def sign(self, note: dict[str, Any]) -> dict[str, Any]:
+        """The author signs the note at the version given."""
         resp = await self.client.post(
             f"/api/notes/{note['id']}/sign",
             json={"version": note["version"]},

@@ -202,12 +202,18 @@ if (addendumForm) {
   addendumForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const status = document.getElementById("addendum-status");
-    const body = Object.fromEntries(new FormData(addendumForm).entries());
+    const entered = new FormData(addendumForm);
+    const body = {
+      reason: entered.get("reason"),
+      text: entered.get("text"),
+      amends_plan: entered.get("amends_plan") === "on",
+    };
     status.textContent = "Saving…";
     try {
       const a = await api("POST", `/api/notes/${noteId}/addenda`, body);
       document.getElementById("addenda").append(el("li", {},
-        el("p", { class: "muted" }, `${formatLocal(a.created_at)} · ${a.author_name} · Reason: ${a.reason}`),
+        el("p", { class: "muted" }, `${formatLocal(a.created_at)} · ${a.author_name} · Reason: ${a.reason}`
+          + (a.amends_plan ? " · amends the plan" : "")),
         el("p", { class: "note-text" }, a.text)));
       addendumForm.reset();
       status.textContent = `Addendum saved at ${savedAt(a.created_at)}.`;
