@@ -101,7 +101,7 @@ async def _schedule(request: web.Request, staff: Staff, schedule_id: uuid.UUID) 
     return schedule
 
 
-@routes.get("/fhir/R4/Schedule/{schedule_id}")
+@routes.get("/fhir/Schedule/{schedule_id}")
 async def read_schedule(request: web.Request) -> web.Response:
     staff = await authorize(request, *ANY_STAFF)
     try:
@@ -124,7 +124,7 @@ class SlotSearch(BaseModel):
     end: date
 
 
-@routes.get("/fhir/R4/Slot")
+@routes.get("/fhir/Slot")
 async def search_slots(request: web.Request) -> web.Response:
     staff = await authorize(request, *ANY_STAFF)
     query = parse(SlotSearch, dict(request.query))
@@ -155,7 +155,7 @@ async def search_slots(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/fhir/R4/Appointment/{appointment_id}")
+@routes.get("/fhir/Appointment/{appointment_id}")
 async def read_appointment(request: web.Request) -> web.Response:
     staff = await authorize(request, *ANY_STAFF)
     try:

@@ -215,13 +215,13 @@ async def test_fhir_schedule_slots_and_appointment_validate(client, sched, db):
         await client.post("/api/appointments", json=book_body(cal, at(monday, 9)), headers=headers)
     ).json()
 
-    resp = await client.get(f"/fhir/R4/Schedule/{cal.schedule.id}", headers=headers)
+    resp = await client.get(f"/fhir/Schedule/{cal.schedule.id}", headers=headers)
     assert resp.status == 200 and resp.content_type == "application/fhir+json"
     schedule = Schedule.model_validate(await resp.json())
     assert schedule.actor[0].reference == f"Practitioner/{cal.provider.id}"
 
     resp = await client.get(
-        f"/fhir/R4/Slot?schedule={cal.schedule.id}&service-type={cal.kind.id}&start={monday}&end={monday}",
+        f"/fhir/Slot?schedule={cal.schedule.id}&service-type={cal.kind.id}&start={monday}&end={monday}",
         headers=headers,
     )
     bundle_json = await resp.json()
@@ -230,7 +230,7 @@ async def test_fhir_schedule_slots_and_appointment_validate(client, sched, db):
     assert {e["resource"]["status"] for e in bundle_json["entry"]} == {"free"}
     assert {e["resource"]["resourceType"] for e in bundle_json["entry"]} == {"Slot"}
 
-    resp = await client.get(f"/fhir/R4/Appointment/{booked['id']}", headers=headers)
+    resp = await client.get(f"/fhir/Appointment/{booked['id']}", headers=headers)
     data = await resp.json()
     appointment = FhirAppointment.model_validate(data)
     assert appointment.status == "booked" and len(appointment.participant) == 2
@@ -244,11 +244,11 @@ async def test_fhir_schedule_slots_and_appointment_validate(client, sched, db):
     assert [e.patient_id for e in events] == [str(cal.patient.id)]
 
     bad = await client.get(
-        f"/fhir/R4/Slot?schedule={cal.schedule.id}&service-type={cal.kind.id}&start=2027-02-02&end=2027-01-01",
+        f"/fhir/Slot?schedule={cal.schedule.id}&service-type={cal.kind.id}&start=2027-02-02&end=2027-01-01",
         headers=headers,
     )
     assert bad.status == 400 and "end" in (await bad.json())["error"]["fields"]
     other = await sched.calendar()
     foreign = await bearer_login(client, other.scheduler)
-    assert (await client.get(f"/fhir/R4/Appointment/{booked['id']}", headers=foreign)).status == 404
-    assert (await client.get(f"/fhir/R4/Schedule/{cal.schedule.id}", headers=foreign)).status == 404
+    assert (await client.get(f"/fhir/Appointment/{booked['id']}", headers=foreign)).status == 404
+    assert (await client.get(f"/fhir/Schedule/{cal.schedule.id}", headers=foreign)).status == 404
