@@ -12,6 +12,7 @@ from app.core.models import Patient, Role, User
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, authorize, client_addr, optional_staff, refuse
 from signaling import visit as visits
+from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
 from signaling.ice import browser_ice_servers
 from signaling.patient_session import PATIENT_COOKIE, read_patient_token
 
@@ -65,14 +66,20 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
 
 
 async def visit_attendee(request: web.Request) -> visits.Attendee:
-    """The visit's provider or patient making this request; anyone else: 404, audited."""
+    """The visit's provider, patient or admitted guest making this request; anyone else: 404."""
     visit_id = path_uuid(request, "visit_id")
     staff = await optional_staff(request)
-    claims = read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+    settings = request.app[SETTINGS]
+    claims = read_patient_token(settings, request.cookies.get(PATIENT_COOKIE))
+    guest = read_guest_session(settings, request.cookies.get(GUEST_COOKIE))
     try:
         async with request.app[DATABASE].session() as session:
             return await visits.attendee(
-                session, visit_id, staff_id=staff.id if staff else None, patient=claims
+                session,
+                visit_id,
+                staff_id=staff.id if staff else None,
+                patient=claims,
+                guest=guest,
             )
     except NotFound as exc:
         raise await refuse(request, exc, action="visit.open") from None
@@ -81,9 +88,7 @@ async def visit_attendee(request: web.Request) -> visits.Attendee:
 def attendee_actor(request: web.Request, who: visits.Attendee) -> audit.Actor:
     if who.role == visits.PROVIDER:
         return actor_of(request)
-    return audit.Actor(
-        str(who.person_id), "patient", str(who.visit.clinic_id), client_addr(request)
-    )
+    return audit.Actor(str(who.person_id), who.role, str(who.visit.clinic_id), client_addr(request))
 
 
 @routes.get("/api/visits/{visit_id}/ice-servers")
