@@ -2,8 +2,10 @@
 // aiortc has no ICE restart, so every recovery (reload, dropped socket, failed peer) is a new
 // RTCPeerConnection and a new offer; the relay replaces the participant's old connection.
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
+import { QualityMeter } from "./visit_quality.js";
+import { setupGuests } from "./visit_guests.js";
 
-const SLOTS = 3; // per kind: the one we send on, plus slots that each show another participant
+const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 3000;
 const DISCONNECTED_GRACE_MS = 1500; // "disconnected" already means seconds without ICE consent
@@ -12,14 +14,17 @@ const root = document.getElementById("visit-app");
 const visitId = root.dataset.visitId;
 const role = root.dataset.role;
 const otherName = root.dataset.otherName;
+const namesByRole = { provider: root.dataset.providerName, patient: root.dataset.patientName };
 const heading = document.getElementById("visit-title");
 const statusLine = document.getElementById("visit-status");
-const remoteVideo = document.getElementById("remote-video");
+const remoteGrid = document.getElementById("remote-grid");
 const remoteCaption = document.getElementById("remote-caption");
 const selfVideo = document.getElementById("self-video");
 const remoteAudio = document.getElementById("remote-audio");
 const muteButton = document.getElementById("mute-button");
 const cameraButton = document.getElementById("camera-button");
+const audioOnlyButton = document.getElementById("audio-only-button");
+const shareButton = document.getElementById("share-button");
 const leaveButton = document.getElementById("leave-button");
 const rejoinButton = document.getElementById("rejoin-button");
 const endButton = document.getElementById("end-button");
@@ -33,6 +38,10 @@ const state = {
   pc: null,
   media: null,
   layout: {}, // mid -> remote participant id
+  people: {}, // participant id -> { name, role, audio_only }
+  videoSender: null, // the sender of our camera (or shared screen) to the relay
+  screen: null, // the shared screen's track while sharing
+  audioOnly: false,
   streams: new Map(), // mid -> MediaStream of what that transceiver receives
   kinds: new Map(), // mid -> "audio" | "video"
   generation: 0, // bumps whenever the current peer connection is abandoned
@@ -46,16 +55,27 @@ function say(text) {
   statusLine.textContent = text;
 }
 
-function someoneThere() {
-  return Object.keys(state.layout).length > 0;
+function nameOf(participant) {
+  const known = state.people[participant];
+  if (known) return known.name;
+  return namesByRole[participant.split(":")[0]] || "a guest";
+}
+
+function listed(names) {
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
+
+function othersThere() {
+  return [...new Set(Object.values(state.layout))];
 }
 
 function describeConnection() {
   if (state.ended || state.left || !state.pc) return;
   const pcState = state.pc.connectionState;
   if (pcState === "connected") {
-    say(someoneThere()
-      ? `Connected. You can see and hear ${otherName}.`
+    const others = othersThere().map(nameOf);
+    say(others.length
+      ? `Connected. You can see and hear ${listed(others)}.`
       : `Connected. Waiting for ${otherName} to join…`);
   } else if (pcState === "new" || pcState === "connecting") {
     say("Connecting the video…");
@@ -76,8 +96,19 @@ async function localMedia() {
       + "Check your browser's permissions and reload the page.");
   }
   applyMediaSwitches();
-  selfVideo.srcObject = state.media;
+  if (!state.screen) selfVideo.srcObject = state.media;
   return state.media;
+}
+
+// What the video sender carries: nothing in audio-only mode, else the shared screen or camera.
+function outgoingVideo() {
+  if (state.audioOnly) return null;
+  if (state.screen) return state.screen;
+  return (state.media && state.media.getVideoTracks()[0]) || null;
+}
+
+async function applyVideoSending() {
+  if (state.videoSender) await state.videoSender.replaceTrack(outgoingVideo());
 }
 
 function applyMediaSwitches() {
@@ -117,6 +148,7 @@ function closePeer() {
     state.pc.close();
     state.pc = null;
   }
+  state.videoSender = null;
   state.streams.clear();
   state.kinds.clear();
   state.layout = {};
@@ -144,7 +176,7 @@ async function startPeer() {
     const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
     state.pc = pc;
     pc.addTransceiver(media.getAudioTracks()[0] || "audio", { direction: "sendrecv" });
-    pc.addTransceiver(media.getVideoTracks()[0] || "video", { direction: "sendrecv" });
+    state.videoSender = pc.addTransceiver(outgoingVideo() || "video", { direction: "sendrecv" }).sender;
     for (let i = 1; i < SLOTS; i++) {
       pc.addTransceiver("audio", { direction: "recvonly" });
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -197,13 +229,55 @@ function applyLayout(layout) {
   describeConnection();
 }
 
+// Remote participants by id: which transceiver (mid) carries their audio and their video.
+function remoteParticipants() {
+  const people = new Map();
+  for (const [mid, participant] of Object.entries(state.layout)) {
+    if (!state.streams.has(mid)) continue;
+    const entry = people.get(participant) || {};
+    entry[state.kinds.get(mid)] = mid;
+    people.set(participant, entry);
+  }
+  return people;
+}
+
+function tileFor(participant) {
+  for (const tile of remoteGrid.querySelectorAll("figure.remote")) {
+    if (tile.dataset.participant === participant) return tile;
+  }
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  const caption = document.createElement("figcaption");
+  const tile = document.createElement("figure");
+  tile.className = "remote";
+  tile.dataset.participant = participant;
+  tile.append(video, caption);
+  remoteGrid.append(tile);
+  return tile;
+}
+
 function render() {
-  const shown = Object.keys(state.layout);
-  const videoMid = shown.find((mid) => state.kinds.get(mid) === "video" && state.streams.has(mid));
-  const stream = videoMid ? state.streams.get(videoMid) : null;
-  if (remoteVideo.srcObject !== stream) remoteVideo.srcObject = stream;
-  remoteCaption.textContent = stream ? otherName : `Waiting for ${otherName} to join…`;
-  const audioMids = shown.filter((mid) => state.kinds.get(mid) === "audio" && state.streams.has(mid));
+  const people = remoteParticipants();
+  for (const tile of [...remoteGrid.querySelectorAll("figure.remote")]) {
+    const mids = people.get(tile.dataset.participant);
+    if (!mids || !mids.video) tile.remove();
+  }
+  for (const [participant, mids] of people) {
+    if (!mids.video) continue;
+    const tile = tileFor(participant);
+    const video = tile.querySelector("video");
+    const stream = state.streams.get(mids.video);
+    if (video.srcObject !== stream) video.srcObject = stream;
+    const name = nameOf(participant);
+    const audioOnly = state.people[participant] && state.people[participant].audio_only;
+    video.setAttribute("aria-label", `Video of ${name}`);
+    tile.querySelector("figcaption").textContent = audioOnly ? `${name} (audio only)` : name;
+  }
+  const count = remoteGrid.querySelectorAll("figure.remote").length;
+  remoteGrid.dataset.count = String(count);
+  remoteCaption.hidden = count > 0;
+  const audioMids = [...people.values()].map((mids) => mids.audio).filter(Boolean);
   for (const element of [...remoteAudio.children]) {
     if (!audioMids.includes(element.dataset.mid)) element.remove();
   }
@@ -217,23 +291,50 @@ function render() {
   }
 }
 
-// What this page receives from the others: used by the connection checks in tests.
+// What this page sends and receives, per remote participant: used by the checks in tests.
 async function remoteStats() {
-  const mids = Object.keys(state.layout);
+  const remotes = {};
+  for (const tile of remoteGrid.querySelectorAll("figure.remote")) {
+    remotes[tile.dataset.participant] = {
+      name: nameOf(tile.dataset.participant),
+      videoWidth: tile.querySelector("video").videoWidth,
+      framesDecoded: 0,
+      audioBytes: 0,
+    };
+  }
+  const widths = Object.values(remotes).map((r) => r.videoWidth);
   const out = {
     connection: state.pc ? state.pc.connectionState : "none",
-    videoWidth: remoteVideo.videoWidth,
+    videoWidth: widths.length ? Math.min(...widths) : 0,
     framesDecoded: 0,
     audioBytes: 0,
+    videoBytesSent: 0,
+    remotes,
+    quality: quality.latest,
   };
   if (!state.pc) return out;
   (await state.pc.getStats()).forEach((s) => {
-    if (s.type !== "inbound-rtp" || !mids.includes(s.mid)) return;
-    if (s.kind === "video") out.framesDecoded += s.framesDecoded || 0;
-    if (s.kind === "audio") out.audioBytes += s.bytesReceived || 0;
+    if (s.type === "outbound-rtp" && s.kind === "video") out.videoBytesSent += s.bytesSent || 0;
+    if (s.type !== "inbound-rtp" || !(s.mid in state.layout)) return;
+    const remote = remotes[state.layout[s.mid]] || { framesDecoded: 0, audioBytes: 0 };
+    if (s.kind === "video") {
+      out.framesDecoded += s.framesDecoded || 0;
+      remote.framesDecoded += s.framesDecoded || 0;
+    }
+    if (s.kind === "audio") {
+      out.audioBytes += s.bytesReceived || 0;
+      remote.audioBytes += s.bytesReceived || 0;
+    }
   });
   return out;
 }
+
+const quality = new QualityMeter({
+  peer: () => state.pc,
+  level: document.getElementById("quality-level"),
+  detail: document.getElementById("quality-detail"),
+  warning: document.getElementById("quality-warning"),
+});
 window.openconsultVisit = { remoteStats };
 
 // ---- signalling ---------------------------------------------------------------------------
@@ -266,6 +367,16 @@ function connect() {
     data.messages.forEach(addChat);
   });
   socket.on("layout", applyLayout);
+  socket.on("people", (people) => {
+    state.people = people || {};
+    render();
+    describeConnection();
+  });
+  socket.on("guests", (data) => { if (guestPanel) guestPanel.render(data.guests); });
+  socket.on("removed", () => {
+    leave("The provider has ended your part in this visit.");
+    rejoinButton.hidden = true;
+  });
   socket.on("chat", addChat);
   socket.on("ended", showEnded);
   socket.on("replaced", () => {
@@ -334,6 +445,55 @@ function leave(message) {
   rejoinButton.focus();
 }
 
+async function setAudioOnly(on) {
+  state.audioOnly = on;
+  audioOnlyButton.setAttribute("aria-pressed", String(on));
+  remoteGrid.classList.toggle("audio-only", on);
+  await applyVideoSending();
+  say(on ? "Audio only: you are not sending or receiving video." : "Video is back on.");
+  if (state.socket && state.socket.connected) {
+    try {
+      await state.socket.timeout(5000).emitWithAck("audio_only", { on });
+    } catch (error) {
+      say("The clinic did not confirm audio only; it applies when you reconnect.");
+    }
+  }
+}
+
+audioOnlyButton.addEventListener("click", () => setAudioOnly(!state.audioOnly));
+
+async function stopSharing() {
+  if (!state.screen) return;
+  const track = state.screen;
+  state.screen = null;
+  track.stop();
+  selfVideo.srcObject = state.media;
+  shareButton.setAttribute("aria-pressed", "false");
+  shareButton.textContent = "Share screen";
+  await applyVideoSending();
+}
+
+async function startSharing() {
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (error) {
+    say("Screen sharing did not start. You can try again, or keep showing your camera.");
+    return;
+  }
+  state.screen = stream.getVideoTracks()[0];
+  // The browser's own "Stop sharing" bar ends the track: go back to the camera then too.
+  state.screen.addEventListener("ended", stopSharing);
+  selfVideo.srcObject = stream;
+  shareButton.setAttribute("aria-pressed", "true");
+  shareButton.textContent = "Stop sharing";
+  await applyVideoSending();
+}
+
+if (shareButton) {
+  shareButton.addEventListener("click", () => (state.screen ? stopSharing() : startSharing()));
+}
+
 leaveButton.addEventListener("click", () => {
   leave("You left the visit. You can rejoin while it is still open.");
 });
@@ -370,6 +530,8 @@ function showEnded() {
   state.generation++;
   closePeer();
   if (state.media) state.media.getTracks().forEach((t) => t.stop());
+  if (state.screen) state.screen.stop();
+  quality.stop();
   selfVideo.srcObject = null;
   if (state.socket) state.socket.disconnect();
   heading.textContent = "Visit ended";
@@ -381,4 +543,8 @@ function showEnded() {
   document.querySelector(".visit-stage").hidden = true;
 }
 
+const guestPanel = role === "provider"
+  ? setupGuests({ visitId, socket: () => state.socket })
+  : null;
 connect();
+quality.start();
