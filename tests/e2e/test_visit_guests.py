@@ -198,3 +198,26 @@ async def test_quality_indicator_and_audio_only(contexts, waiting: WaitingFactor
         "video both ways again",
     )
     await sees_and_hears(provider, "the patient after audio only")
+
+
+async def test_the_provider_shares_their_screen_and_goes_back_to_the_camera(
+    contexts, waiting: WaitingFactory
+):
+    patient_ctx, provider_ctx, _ = contexts
+    v = await waiting.visitable()
+    patient, provider = await in_visit(patient_ctx, provider_ctx, v)
+    await expect(patient.get_by_role("button", name="Share screen")).to_have_count(0)
+    assert (await remote(patient))["videoWidth"] == 640  # the fake camera
+
+    # Chromium's fake capture UI picks a 1280x720 screen without asking.
+    share = provider.get_by_role("button", name="Share screen")
+    await share.click()
+    stop = provider.get_by_role("button", name="Stop sharing")
+    await expect(stop).to_have_attribute("aria-pressed", "true")
+    await wait_remote(patient, lambda s: s["videoWidth"] == 1280, 10, "the provider's screen")
+    await sees_and_hears(patient, "the provider's screen")
+
+    await stop.click()
+    await expect(share).to_have_attribute("aria-pressed", "false")
+    await wait_remote(patient, lambda s: s["videoWidth"] == 640, 10, "the provider's camera again")
+    await sees_and_hears(patient, "the provider's camera again")
