@@ -11,6 +11,7 @@ from app.core.errors import NotFound
 from app.core.models import Patient, Role, User
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, authorize, client_addr, optional_staff, refuse
+from signaling import attendance
 from signaling import visit as visits
 from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
 from signaling.ice import browser_ice_servers
@@ -48,17 +49,35 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
         object_id=who.visit.id,
         patient_id=who.visit.patient_id,
     )
+    ended = who.visit.ended_at is not None
     async with request.app[DATABASE].session() as session:
         provider = await session.get(User, who.visit.provider_id)
         patient = await session.get(Patient, who.visit.patient_id)
+        # The provider sees who took part once the visit is over.
+        summary = (
+            await attendance.summary(session, who.visit)
+            if ended and who.role == visits.PROVIDER
+            else None
+        )
     assert provider is not None and patient is not None
+    if summary is not None:
+        await audit.record(
+            request.app[DATABASE],
+            action="visit.attendance_read",
+            outcome=audit.SUCCESS,
+            actor=attendee_actor(request, who),
+            object_type="visit",
+            object_id=who.visit.id,
+            patient_id=who.visit.patient_id,
+        )
     return aiohttp_jinja2.render_template(
         "visit.html",
         request,
         {
             "visit": who.visit,
             "role": who.role,
-            "ended": who.visit.ended_at is not None,
+            "ended": ended,
+            "attendance": summary,
             "provider_name": provider.full_name,
             "patient_name": f"{patient.given_name} {patient.family_name}",
         },

@@ -261,10 +261,13 @@ async def test_attendance_records_who_joined_and_left_and_the_visit_length(
     assert all(p["left_at"] is not None for p in after["participants"])
     resp = await patient_http.get(f"/api/visits/{visit_id}/attendance")
     assert resp.status == 403
+    page = await (await http.get(f"/visit/{visit_id}", headers=provider_headers)).text()
+    assert "Who took part" in page and names["patient"] in page
+    assert "Who took part" not in await (await patient_http.get(f"/visit/{visit_id}")).text()
     async with db.session() as session:
         read = (
             await session.exec(
                 select(AuditEvent).where(AuditEvent.action == "visit.attendance_read")
             )
         ).all()
-    assert len(read) == 2 and read[0].patient_id == str(v.patient.id)
+    assert len(read) == 3 and read[0].patient_id == str(v.patient.id)
