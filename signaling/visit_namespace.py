@@ -21,6 +21,8 @@ from signaling import attendance, guests
 from signaling import visit as visits
 from signaling.auth import refused, request_of
 from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
+from signaling.keys import NOTIFIER
+from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
 from signaling.notifier import WAITING_NAMESPACE, guest_room
 from signaling.patient_session import PATIENT_COOKIE, read_patient_token
@@ -47,12 +49,16 @@ async def guests_changed(app: web.Application, visit_id: uuid.UUID) -> None:
     """Send the visit's guest list to its provider (through the manager: every process)."""
     async with app[DATABASE].session() as session:
         found = await guests.guests_of(session, visit_id)
+        visit = await session.get(Visit, visit_id)
     await app[SOCKET_SERVER].emit(
         "guests",
         {"guests": [guests.guest_public(g) for g in found]},
         room=visit_provider_room(visit_id),
         namespace=VISIT_NAMESPACE,
     )
+    if visit is not None:
+        # The clinic queue shows waiting guests too, for a provider not on the visit page.
+        await app[NOTIFIER].provider_changed(visit.provider_id)
 
 
 class ConnectIn(BaseModel):

@@ -63,6 +63,7 @@ async def test_a_guest_is_invited_checks_in_waits_and_is_admitted(
     page = await http.get(invitation["path"])
     assert page.status == 200 and "Join a video visit as Interpreter" in await page.text()
 
+    queue = await sockets(url, "/clinic", provider_headers)
     guest_http = http_clients()
     # Before they are admitted, a guest cannot open the visit.
     assert (await guest_http.get(f"/visit/{visit_id}")).status == 404
@@ -72,6 +73,11 @@ async def test_a_guest_is_invited_checks_in_waits_and_is_admitted(
     )
     guest_id = listed["guests"][0]["id"]
     assert listed["guests"][0]["name"] == "Ana Souza"
+    # The clinic queue shows the waiting guest on the patient's row too.
+    await queue.wait_for(
+        "queue",
+        lambda q: any(p["guests_waiting"] == ["Ana Souza (Interpreter)"] for p in q["patients"]),
+    )
     refused = await refused_connection(server, cookie_header(guest_http, "oc_guest"), visit_id)
     assert refused["code"] == "not_found"
 
