@@ -4,6 +4,7 @@
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { QualityMeter } from "./visit_quality.js";
 import { setupGuests } from "./visit_guests.js";
+import { OutgoingVideo } from "./visit_media.js";
 
 const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
@@ -24,7 +25,6 @@ const remoteAudio = document.getElementById("remote-audio");
 const muteButton = document.getElementById("mute-button");
 const cameraButton = document.getElementById("camera-button");
 const audioOnlyButton = document.getElementById("audio-only-button");
-const shareButton = document.getElementById("share-button");
 const leaveButton = document.getElementById("leave-button");
 const rejoinButton = document.getElementById("rejoin-button");
 const endButton = document.getElementById("end-button");
@@ -39,9 +39,6 @@ const state = {
   media: null,
   layout: {}, // mid -> remote participant id
   people: {}, // participant id -> { name, role, audio_only }
-  videoSender: null, // the sender of our camera (or shared screen) to the relay
-  screen: null, // the shared screen's track while sharing
-  audioOnly: false,
   streams: new Map(), // mid -> MediaStream of what that transceiver receives
   kinds: new Map(), // mid -> "audio" | "video"
   generation: 0, // bumps whenever the current peer connection is abandoned
@@ -96,19 +93,8 @@ async function localMedia() {
       + "Check your browser's permissions and reload the page.");
   }
   applyMediaSwitches();
-  if (!state.screen) selfVideo.srcObject = state.media;
+  outgoing.setCamera(state.media);
   return state.media;
-}
-
-// What the video sender carries: nothing in audio-only mode, else the shared screen or camera.
-function outgoingVideo() {
-  if (state.audioOnly) return null;
-  if (state.screen) return state.screen;
-  return (state.media && state.media.getVideoTracks()[0]) || null;
-}
-
-async function applyVideoSending() {
-  if (state.videoSender) await state.videoSender.replaceTrack(outgoingVideo());
 }
 
 function applyMediaSwitches() {
@@ -148,7 +134,7 @@ function closePeer() {
     state.pc.close();
     state.pc = null;
   }
-  state.videoSender = null;
+  outgoing.sender = null;
   state.streams.clear();
   state.kinds.clear();
   state.layout = {};
@@ -176,7 +162,7 @@ async function startPeer() {
     const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
     state.pc = pc;
     pc.addTransceiver(media.getAudioTracks()[0] || "audio", { direction: "sendrecv" });
-    state.videoSender = pc.addTransceiver(outgoingVideo() || "video", { direction: "sendrecv" }).sender;
+    outgoing.sender = pc.addTransceiver(outgoing.track() || "video", { direction: "sendrecv" }).sender;
     for (let i = 1; i < SLOTS; i++) {
       pc.addTransceiver("audio", { direction: "recvonly" });
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -329,6 +315,9 @@ async function remoteStats() {
   return out;
 }
 
+const outgoing = new OutgoingVideo({
+  selfVideo, shareButton: document.getElementById("share-button"), say,
+});
 const quality = new QualityMeter({
   peer: () => state.pc,
   level: document.getElementById("quality-level"),
@@ -446,10 +435,9 @@ function leave(message) {
 }
 
 async function setAudioOnly(on) {
-  state.audioOnly = on;
   audioOnlyButton.setAttribute("aria-pressed", String(on));
   remoteGrid.classList.toggle("audio-only", on);
-  await applyVideoSending();
+  await outgoing.setAudioOnly(on);
   say(on ? "Audio only: you are not sending or receiving video." : "Video is back on.");
   if (state.socket && state.socket.connected) {
     try {
@@ -460,39 +448,7 @@ async function setAudioOnly(on) {
   }
 }
 
-audioOnlyButton.addEventListener("click", () => setAudioOnly(!state.audioOnly));
-
-async function stopSharing() {
-  if (!state.screen) return;
-  const track = state.screen;
-  state.screen = null;
-  track.stop();
-  selfVideo.srcObject = state.media;
-  shareButton.setAttribute("aria-pressed", "false");
-  shareButton.textContent = "Share screen";
-  await applyVideoSending();
-}
-
-async function startSharing() {
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-  } catch (error) {
-    say("Screen sharing did not start. You can try again, or keep showing your camera.");
-    return;
-  }
-  state.screen = stream.getVideoTracks()[0];
-  // The browser's own "Stop sharing" bar ends the track: go back to the camera then too.
-  state.screen.addEventListener("ended", stopSharing);
-  selfVideo.srcObject = stream;
-  shareButton.setAttribute("aria-pressed", "true");
-  shareButton.textContent = "Stop sharing";
-  await applyVideoSending();
-}
-
-if (shareButton) {
-  shareButton.addEventListener("click", () => (state.screen ? stopSharing() : startSharing()));
-}
+audioOnlyButton.addEventListener("click", () => setAudioOnly(!outgoing.audioOnly));
 
 leaveButton.addEventListener("click", () => {
   leave("You left the visit. You can rejoin while it is still open.");
@@ -530,9 +486,8 @@ function showEnded() {
   state.generation++;
   closePeer();
   if (state.media) state.media.getTracks().forEach((t) => t.stop());
-  if (state.screen) state.screen.stop();
+  outgoing.stop();
   quality.stop();
-  selfVideo.srcObject = null;
   if (state.socket) state.socket.disconnect();
   heading.textContent = "Visit ended";
   say(role === "provider"
