@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,12 @@ from sqlmodel import select
 
 from app.core.audit import AuditEvent
 from app.core.db import Database
+from signaling.guest_tokens import (
+    guest_link_token,
+    issue_guest_session,
+    read_guest_link,
+    read_guest_session,
+)
 from tests.signaling.conftest import (
     Listener,
     WaitingFactory,
@@ -277,3 +284,19 @@ async def test_attendance_records_who_joined_and_left_and_the_visit_length(
             )
         ).all()
     assert len(read) == 3 and read[0].patient_id == str(v.patient.id)
+
+
+def test_guest_tokens_name_one_guest_of_one_visit_and_expire(settings) -> None:
+    guest_id, visit_id = uuid.uuid4(), uuid.uuid4()
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    link = guest_link_token(settings, guest_id, visit_id, soon)
+    claims = read_guest_link(settings, link)
+    assert claims is not None and (claims.guest_id, claims.visit_id) == (guest_id, visit_id)
+    # A link is not a session, a session is not a link, and neither outlives its expiry.
+    assert read_guest_session(settings, link) is None
+    session_token = issue_guest_session(settings, guest_id, visit_id, soon)
+    assert read_guest_link(settings, session_token) is None
+    assert read_guest_session(settings, session_token) == claims
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    assert read_guest_link(settings, guest_link_token(settings, guest_id, visit_id, past)) is None
+    assert read_guest_link(settings, link[:-2] + "xx") is None

@@ -9,6 +9,11 @@ const STATUS_TEXT = {
   removed: "removed",
 };
 
+function devices(guest) {
+  const check = guest.device_check;
+  return check && guest.status === "waiting" ? ` (camera ${check.camera}, mic ${check.microphone})` : "";
+}
+
 export function setupGuests({ visitId, socket }) {
   const form = document.getElementById("guest-form");
   if (!form) return;
@@ -68,7 +73,7 @@ export function setupGuests({ visitId, socket }) {
     list.replaceChildren(...guests.filter((g) => g.status !== "removed").map((guest) => {
       const who = guest.name ? `${guest.name} (${guest.label})` : guest.label;
       return el("li", { "data-guest": guest.id, "data-status": guest.status },
-        el("strong", {}, who), ` — ${STATUS_TEXT[guest.status] || guest.status} `,
+        el("strong", {}, who), ` — ${STATUS_TEXT[guest.status] || guest.status}${devices(guest)} `,
         ...actions(guest), linkRow(guest) || "");
     }));
   }
