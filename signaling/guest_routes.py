@@ -218,6 +218,7 @@ async def guest_device_check(request: web.Request) -> web.Response:
     async with request.app[DATABASE].session() as session:
         session.add(arrival.guest)
         await guests.record_device_check(session, arrival, body.model_dump())
+    await _audit_guest(request, arrival, "visit.guest_device_check")
     return web.json_response(guests.progress(arrival))
 
 
