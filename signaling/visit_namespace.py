@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import parse_model
 from app.core import audit
@@ -180,10 +181,18 @@ class VisitNamespace(GuardedNamespace):
         if self._offered.get(key) == sid:
             del self._offered[key]
             await self.relay.leave(str(who.visit.id), who.participant_id)
-            async with self.db.session() as session:
-                await attendance.left(session, who)
+            await self._record_left(who)
             await self._push_layouts(who.visit.id)
         await self._push_people(who.visit.id)
+
+    async def _record_left(self, who: visits.Attendee) -> None:
+        """Close the attendee's stretch of presence, as far as the database lets us."""
+        # A disconnect during shutdown may find the database gone; the end closes open stretches.
+        try:
+            async with self.db.session() as session:
+                await attendance.left(session, who)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not record that %s left visit %s: %s", who.role, who.visit.id, exc)
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
