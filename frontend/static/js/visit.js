@@ -5,6 +5,7 @@ import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { QualityMeter } from "./visit_quality.js";
 import { setupGuests } from "./visit_guests.js";
 import { OutgoingVideo } from "./visit_media.js";
+import { RemoteStage } from "./visit_stage.js";
 
 const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
@@ -19,9 +20,7 @@ const namesByRole = { provider: root.dataset.providerName, patient: root.dataset
 const heading = document.getElementById("visit-title");
 const statusLine = document.getElementById("visit-status");
 const remoteGrid = document.getElementById("remote-grid");
-const remoteCaption = document.getElementById("remote-caption");
 const selfVideo = document.getElementById("self-video");
-const remoteAudio = document.getElementById("remote-audio");
 const muteButton = document.getElementById("mute-button");
 const cameraButton = document.getElementById("camera-button");
 const audioOnlyButton = document.getElementById("audio-only-button");
@@ -215,72 +214,20 @@ function applyLayout(layout) {
   describeConnection();
 }
 
-// Remote participants by id: which transceiver (mid) carries their audio and their video.
-function remoteParticipants() {
-  const people = new Map();
-  for (const [mid, participant] of Object.entries(state.layout)) {
-    if (!state.streams.has(mid)) continue;
-    const entry = people.get(participant) || {};
-    entry[state.kinds.get(mid)] = mid;
-    people.set(participant, entry);
-  }
-  return people;
-}
-
-function tileFor(participant) {
-  for (const tile of remoteGrid.querySelectorAll("figure.remote")) {
-    if (tile.dataset.participant === participant) return tile;
-  }
-  const video = document.createElement("video");
-  video.autoplay = true;
-  video.playsInline = true;
-  const caption = document.createElement("figcaption");
-  const tile = document.createElement("figure");
-  tile.className = "remote";
-  tile.dataset.participant = participant;
-  tile.append(video, caption);
-  remoteGrid.append(tile);
-  return tile;
+function caption(participant) {
+  const name = nameOf(participant);
+  const known = state.people[participant];
+  return known && known.audio_only ? `${name} (audio only)` : name;
 }
 
 function render() {
-  const people = remoteParticipants();
-  for (const tile of [...remoteGrid.querySelectorAll("figure.remote")]) {
-    const mids = people.get(tile.dataset.participant);
-    if (!mids || !mids.video) tile.remove();
-  }
-  for (const [participant, mids] of people) {
-    if (!mids.video) continue;
-    const tile = tileFor(participant);
-    const video = tile.querySelector("video");
-    const stream = state.streams.get(mids.video);
-    if (video.srcObject !== stream) video.srcObject = stream;
-    const name = nameOf(participant);
-    const audioOnly = state.people[participant] && state.people[participant].audio_only;
-    video.setAttribute("aria-label", `Video of ${name}`);
-    tile.querySelector("figcaption").textContent = audioOnly ? `${name} (audio only)` : name;
-  }
-  const count = remoteGrid.querySelectorAll("figure.remote").length;
-  remoteGrid.dataset.count = String(count);
-  remoteCaption.hidden = count > 0;
-  const audioMids = [...people.values()].map((mids) => mids.audio).filter(Boolean);
-  for (const element of [...remoteAudio.children]) {
-    if (!audioMids.includes(element.dataset.mid)) element.remove();
-  }
-  for (const mid of audioMids) {
-    if (remoteAudio.querySelector(`audio[data-mid="${mid}"]`)) continue;
-    const audio = document.createElement("audio");
-    audio.autoplay = true;
-    audio.dataset.mid = mid;
-    audio.srcObject = state.streams.get(mid);
-    remoteAudio.append(audio);
-  }
+  stage.render(state, caption);
 }
 
 // What this page sends and receives, per remote participant: used by the checks in tests.
 async function remoteStats() {
   const remotes = {};
-  for (const tile of remoteGrid.querySelectorAll("figure.remote")) {
+  for (const tile of stage.tiles()) {
     remotes[tile.dataset.participant] = {
       name: nameOf(tile.dataset.participant),
       videoWidth: tile.querySelector("video").videoWidth,
@@ -315,6 +262,11 @@ async function remoteStats() {
   return out;
 }
 
+const stage = new RemoteStage({
+  grid: remoteGrid,
+  waiting: document.getElementById("remote-caption"),
+  audio: document.getElementById("remote-audio"),
+});
 const outgoing = new OutgoingVideo({
   selfVideo, shareButton: document.getElementById("share-button"), say,
 });
