@@ -139,6 +139,13 @@ async def test_a_guest_joins_late_and_gets_a_picture_within_two_seconds(
     await expect(guest.get_by_role("button", name="End visit")).to_have_count(0)
     await expect(guest.locator("#visit-guests")).to_have_count(0)
 
+    # The provider removes the guest: they are out, and the two others go on between them.
+    await provider.get_by_role("button", name="Remove Ana Souza (Interpreter)").click()
+    await expect(guest.locator("#visit-status")).to_contain_text("ended your part in this visit")
+    await wait_remote(provider, lambda s: len(s["remotes"]) == 1, 10, "the guest's tile to go")
+    await sees_and_hears(patient, "the provider after the guest left")
+    await sees_and_hears(provider, "the patient after the guest left")
+
 
 async def test_quality_indicator_and_audio_only(contexts, waiting: WaitingFactory):
     patient_ctx, provider_ctx, _ = contexts
