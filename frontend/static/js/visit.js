@@ -231,6 +231,7 @@ async function remoteStats() {
     remotes[tile.dataset.participant] = {
       name: nameOf(tile.dataset.participant),
       videoWidth: tile.querySelector("video").videoWidth,
+      videoHeight: tile.querySelector("video").videoHeight,
       framesDecoded: 0,
       audioBytes: 0,
     };
