@@ -65,6 +65,18 @@ class Arrival:
     provider: User
 
 
+def progress(
+    step: str, provider: User, appointment: Appointment, visit_id: uuid.UUID | None
+) -> dict[str, object]:
+    """Where someone is on their way into a visit, in the shape the check-in page reads."""
+    return {
+        "step": step,
+        "provider_name": provider.full_name,
+        "starts_at": appointment.start_at.isoformat(),
+        "visit_url": f"/visit/{visit_id}" if visit_id else None,
+    }
+
+
 async def resolve_link(
     session: AsyncSession,
     settings: Settings,

@@ -104,12 +104,7 @@ def _progress(arrival: Arrival) -> dict[str, object]:
         step = "waiting"
     else:
         step = "device_check"
-    return {
-        "step": step,
-        "provider_name": arrival.provider.full_name,
-        "starts_at": arrival.appointment.start_at.isoformat(),
-        "visit_url": f"/visit/{check_in.visit_id}" if check_in.visit_id else None,
-    }
+    return checkin.progress(step, arrival.provider, arrival.appointment, check_in.visit_id)
 
 
 @routes.post("/api/join/{token}/identity")

@@ -15,7 +15,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.models import Patient, User, utcnow
 from scheduling import availability
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType
-from signaling.models import CheckIn, Visit, WaitingMessage
+from signaling.models import CheckIn, Visit, VisitGuest, WaitingMessage
 from signaling.presence import Presence, PresenceStore
 from signaling.queue import QueuePlace, WaitingPatient, queue_places
 
@@ -44,6 +44,7 @@ class QueueRow:
     device_check: dict[str, object] | None
     visit_id: uuid.UUID | None
     place: QueuePlace | None
+    guests_waiting: tuple[str, ...] = ()
 
     def public(self, now: datetime) -> dict[str, object]:
         waited = (now - self.waiting_since) if self.waiting_since else None
@@ -58,6 +59,7 @@ class QueueRow:
             "visit_id": str(self.visit_id) if self.visit_id else None,
             "position": self.place.position if self.place else None,
             "expected_start": self.place.expected_start.isoformat() if self.place else None,
+            "guests_waiting": list(self.guests_waiting),
         }
 
 
@@ -145,6 +147,9 @@ async def provider_queue(
     places = {
         p.appointment_id: p for p in queue_places(waiting, now=now, provider_free_at=busy_until)
     }
+    guests = await _waiting_guests(
+        session, [c.visit_id for _, _, _, c in rows if c is not None and c.visit_id is not None]
+    )
     queue_rows = [
         QueueRow(
             appointment_id=appointment.id,
@@ -158,10 +163,29 @@ async def provider_queue(
             else None,
             visit_id=check_in.visit_id if check_in else None,
             place=places.get(appointment.id),
+            guests_waiting=tuple(guests.get(check_in.visit_id, ())) if check_in else (),
         )
         for appointment, patient, _kind, check_in in rows
     ]
     return ProviderQueue(provider.id, provider.full_name, provider.clinic_id, zone, queue_rows)
+
+
+async def _waiting_guests(
+    session: AsyncSession, visit_ids: list[uuid.UUID]
+) -> dict[uuid.UUID | None, list[str]]:
+    """Guests who wait to be let into these visits, as "Name (label)", by visit."""
+    if not visit_ids:
+        return {}
+    query = select(VisitGuest).where(
+        col(VisitGuest.visit_id).in_(visit_ids),
+        col(VisitGuest.waiting_since).is_not(None),
+        col(VisitGuest.admitted_at).is_(None),
+        col(VisitGuest.revoked_at).is_(None),
+    )
+    found: dict[uuid.UUID | None, list[str]] = {}
+    for guest in (await session.exec(query)).all():
+        found.setdefault(guest.visit_id, []).append(f"{guest.name} ({guest.label})")
+    return found
 
 
 async def own_check_in(

@@ -96,3 +96,37 @@ class VisitMessage(SQLModel, table=True):
     author_name: str = Field(max_length=200)
     text: str = Field(max_length=1000)
     sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class VisitGuest(SQLModel, table=True):
+    """Someone the provider invites into a visit (an interpreter, a family member), by link."""
+
+    __tablename__ = "visit_guest"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    invited_by: uuid.UUID = Field(foreign_key="staff_user.id")
+    label: str = Field(max_length=60)
+    name: str | None = Field(default=None, max_length=120)
+    consent_version: int | None = None
+    consent_accepted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    device_check: str | None = Field(default=None, max_length=500)
+    waiting_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    admitted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class VisitParticipant(SQLModel, table=True):
+    """One stretch of someone's presence in a visit, from connecting to the relay to leaving."""
+
+    __tablename__ = "visit_participant"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
+    role: str = Field(max_length=20)
+    person_id: uuid.UUID
+    name: str = Field(max_length=200)
+    joined_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    left_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -31,6 +31,11 @@ def appointment_room(appointment_id: uuid.UUID) -> str:
     return f"appointment:{appointment_id}"
 
 
+def guest_room(guest_id: uuid.UUID) -> str:
+    """A visit guest's sockets in the waiting room (they have no appointment of their own)."""
+    return f"guest:{guest_id}"
+
+
 class QueueNotifier:
     """Emits go through the Socket.IO manager, so with Redis they reach every process."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.openapi import Spec, operation, path_param, schemas_of
 from signaling.checkin_routes import ConsentIn, DeviceCheckIn, IdentityIn
+from signaling.guest_routes import GuestInviteIn, GuestNameIn
 
 TOKEN = {
     "name": "token",
@@ -12,18 +13,25 @@ TOKEN = {
     "description": "The join token from the patient's appointment email",
     "schema": {"type": "string"},
 }
-PROGRESS: Spec = {
-    "type": "object",
-    "properties": {
-        "step": {
-            "type": "string",
-            "enum": ["identity", "consent", "device_check", "waiting", "admitted"],
+
+
+def progress_schema(first_step: str) -> Spec:
+    """Where someone is on their way into a visit: patients start at identity, guests at name."""
+    return {
+        "type": "object",
+        "properties": {
+            "step": {
+                "type": "string",
+                "enum": [first_step, "consent", "device_check", "waiting", "admitted"],
+            },
+            "provider_name": {"type": "string"},
+            "starts_at": {"type": "string", "format": "date-time"},
+            "visit_url": {"type": ["string", "null"]},
         },
-        "provider_name": {"type": "string"},
-        "starts_at": {"type": "string", "format": "date-time"},
-        "visit_url": {"type": ["string", "null"]},
-    },
-}
+    }
+
+
+PROGRESS = progress_schema("identity")
 LINK_ERRORS = (400, 404, 409, 410, 423)
 
 
@@ -114,3 +122,111 @@ PATHS["/api/visits/{visit_id}/ice-servers"] = {
 }
 
 SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn)
+
+GUEST_TOKEN = TOKEN | {"description": "The token of the guest link the provider handed out"}
+GUEST_PROGRESS = progress_schema("name")
+GUEST: Spec = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "label": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "status": {
+            "type": "string",
+            "enum": ["invited", "checking in", "waiting", "admitted", "removed"],
+        },
+        "path": {"type": "string"},
+        "url": {"type": "string"},
+    },
+}
+VISIT_ID = path_param("visit_id", "The visit")
+
+
+def _guest_op(summary: str, **kwargs: object) -> Spec:
+    return operation(summary, tag="visit-guest", params=[GUEST_TOKEN], public=True, **kwargs)  # type: ignore[arg-type]
+
+
+PATHS |= {
+    "/api/visits/{visit_id}/guests": {
+        "post": operation(
+            "The visit's provider invites a guest (an interpreter, a family member); the answer "
+            "carries the guest's link, which works until the visit ends or the guest is removed",
+            tag="visit",
+            params=[VISIT_ID],
+            body={"$ref": "#/components/schemas/GuestInviteIn"},
+            ok=GUEST,
+            status="201",
+            errors=(400, 403, 404, 409, 413),
+        ),
+        "get": operation(
+            "The visit's guests with their links and states (the visit's provider only)",
+            tag="visit",
+            params=[VISIT_ID],
+            ok={"type": "object", "properties": {"guests": {"type": "array", "items": GUEST}}},
+            errors=(403, 404),
+        ),
+    },
+    "/api/visits/{visit_id}/attendance": {
+        "get": operation(
+            "Who took part in the visit (role, name, joined and left times) and how long it "
+            "lasted (the visit's provider only; audited)",
+            tag="visit",
+            params=[VISIT_ID],
+            ok={
+                "type": "object",
+                "properties": {
+                    "visit_id": {"type": "string", "format": "uuid"},
+                    "started_at": {"type": "string", "format": "date-time"},
+                    "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                    "duration_seconds": {"type": ["integer", "null"]},
+                    "participants": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            errors=(403, 404),
+        )
+    },
+    "/api/guest/{token}/status": {
+        "get": _guest_op("Where the guest is on their way in", ok=GUEST_PROGRESS, errors=(404, 410))
+    },
+    "/api/guest/{token}/name": {
+        "post": _guest_op(
+            "The guest gives their name; sets the guest session cookie",
+            body={"$ref": "#/components/schemas/GuestNameIn"},
+            ok=GUEST_PROGRESS,
+            errors=(400, 404, 409, 410, 413),
+        )
+    },
+    "/api/guest/{token}/consent": {
+        "get": _guest_op(
+            "The clinic's current telehealth consent text (the same the patient accepts)",
+            ok={"type": "object"},
+            errors=(404, 409, 410),
+        ),
+        "post": _guest_op(
+            "Accept the current consent version (409 if the text changed)",
+            body={"$ref": "#/components/schemas/ConsentIn"},
+            ok=GUEST_PROGRESS,
+            errors=(400, 404, 409, 410),
+        ),
+    },
+    "/api/guest/{token}/device-check": {
+        "post": _guest_op(
+            "Record the guest's camera, microphone and network check",
+            body={"$ref": "#/components/schemas/DeviceCheckIn"},
+            ok=GUEST_PROGRESS,
+            errors=(400, 404, 409, 410),
+        )
+    },
+    "/api/guest/{token}/waiting": {
+        "post": _guest_op(
+            "Wait for the provider to admit the guest", ok=GUEST_PROGRESS, errors=(404, 409, 410)
+        )
+    },
+    "/api/guest/{token}/ping": {
+        "get": _guest_op(
+            "Round trip for the network check", ok={"type": "object"}, errors=(404, 409, 410)
+        )
+    },
+}
+
+SCHEMAS |= schemas_of(GuestInviteIn, GuestNameIn)

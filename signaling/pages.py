@@ -11,7 +11,9 @@ from app.core.errors import NotFound
 from app.core.models import Patient, Role, User
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, authorize, client_addr, optional_staff, refuse
+from signaling import attendance
 from signaling import visit as visits
+from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
 from signaling.ice import browser_ice_servers
 from signaling.patient_session import PATIENT_COOKIE, read_patient_token
 
@@ -47,17 +49,35 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
         object_id=who.visit.id,
         patient_id=who.visit.patient_id,
     )
+    ended = who.visit.ended_at is not None
     async with request.app[DATABASE].session() as session:
         provider = await session.get(User, who.visit.provider_id)
         patient = await session.get(Patient, who.visit.patient_id)
+        # The provider sees who took part once the visit is over.
+        summary = (
+            await attendance.summary(session, who.visit)
+            if ended and who.role == visits.PROVIDER
+            else None
+        )
     assert provider is not None and patient is not None
+    if summary is not None:
+        await audit.record(
+            request.app[DATABASE],
+            action="visit.attendance_read",
+            outcome=audit.SUCCESS,
+            actor=attendee_actor(request, who),
+            object_type="visit",
+            object_id=who.visit.id,
+            patient_id=who.visit.patient_id,
+        )
     return aiohttp_jinja2.render_template(
         "visit.html",
         request,
         {
             "visit": who.visit,
             "role": who.role,
-            "ended": who.visit.ended_at is not None,
+            "ended": ended,
+            "attendance": summary,
             "provider_name": provider.full_name,
             "patient_name": f"{patient.given_name} {patient.family_name}",
         },
@@ -65,14 +85,20 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
 
 
 async def visit_attendee(request: web.Request) -> visits.Attendee:
-    """The visit's provider or patient making this request; anyone else: 404, audited."""
+    """The visit's provider, patient or admitted guest making this request; anyone else: 404."""
     visit_id = path_uuid(request, "visit_id")
     staff = await optional_staff(request)
-    claims = read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+    settings = request.app[SETTINGS]
+    claims = read_patient_token(settings, request.cookies.get(PATIENT_COOKIE))
+    guest = read_guest_session(settings, request.cookies.get(GUEST_COOKIE))
     try:
         async with request.app[DATABASE].session() as session:
             return await visits.attendee(
-                session, visit_id, staff_id=staff.id if staff else None, patient=claims
+                session,
+                visit_id,
+                staff_id=staff.id if staff else None,
+                patient=claims,
+                guest=guest,
             )
     except NotFound as exc:
         raise await refuse(request, exc, action="visit.open") from None
@@ -81,9 +107,7 @@ async def visit_attendee(request: web.Request) -> visits.Attendee:
 def attendee_actor(request: web.Request, who: visits.Attendee) -> audit.Actor:
     if who.role == visits.PROVIDER:
         return actor_of(request)
-    return audit.Actor(
-        str(who.person_id), "patient", str(who.visit.clinic_id), client_addr(request)
-    )
+    return audit.Actor(str(who.person_id), who.role, str(who.visit.clinic_id), client_addr(request))
 
 
 @routes.get("/api/visits/{visit_id}/ice-servers")

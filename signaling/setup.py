@@ -13,6 +13,7 @@ from app.events import APPOINTMENT_LISTENERS
 from app.keys import DATABASE, REDIS, SETTINGS
 from signaling.checkin_routes import routes as checkin_routes
 from signaling.clinic_namespace import ClinicQueueNamespace
+from signaling.guest_routes import routes as guest_routes
 from signaling.keys import NOTIFIER, PRESENCE
 from signaling.notifier import QueueNotifier
 from signaling.pages import routes as page_routes
@@ -33,6 +34,7 @@ def setup_waiting_room(app: web.Application) -> None:
     sio.register_namespace(VisitNamespace(app))
     app.add_routes(checkin_routes)
     app.add_routes(page_routes)
+    app.add_routes(guest_routes)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]

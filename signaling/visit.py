@@ -11,11 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.models import Patient, User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
-from signaling.models import Visit, VisitMessage
+from signaling.guest_tokens import GuestClaims
+from signaling.models import Visit, VisitGuest, VisitMessage
 from signaling.patient_session import PatientClaims
 
 PROVIDER = "provider"
 PATIENT = "patient"
+GUEST = "guest"
 HISTORY_LIMIT = 200
 
 
@@ -49,8 +51,9 @@ async def attendee(
     *,
     staff_id: uuid.UUID | None,
     patient: PatientClaims | None,
+    guest: GuestClaims | None = None,
 ) -> Attendee:
-    """The visit's provider or its patient; anyone else gets NotFound (no hint it exists)."""
+    """The visit's provider, its patient or an admitted guest; anyone else gets NotFound."""
     visit = await session.get(Visit, visit_id)
     if visit is None:
         raise NotFound("No such visit.")
@@ -63,6 +66,16 @@ async def attendee(
         person = await session.get(Patient, visit.patient_id)
         if appointment is not None and appointment.version == patient.version and person:
             return Attendee(visit, PATIENT, person.id, f"{person.given_name} {person.family_name}")
+    if guest is not None and guest.visit_id == visit.id:
+        invited = await session.get(VisitGuest, guest.guest_id)
+        if (
+            invited is not None
+            and invited.visit_id == visit.id
+            and invited.admitted_at is not None
+            and invited.revoked_at is None
+            and invited.name is not None
+        ):
+            return Attendee(visit, GUEST, invited.id, f"{invited.name} ({invited.label})")
     raise NotFound("No such visit.")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCSessionDescription
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api import parse_model
 from app.core import audit
@@ -17,12 +18,19 @@ from app.core.errors import Conflict, DomainError, InvalidInput
 from app.events import appointment_changed
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, client_addr, optional_staff
+from signaling import attendance, guests
 from signaling import visit as visits
 from signaling.auth import refused, request_of
+from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
+from signaling.keys import NOTIFIER
+from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
+from signaling.notifier import WAITING_NAMESPACE, guest_room
 from signaling.patient_session import PATIENT_COOKIE, read_patient_token
-from signaling.relay import MediaRelay, RelayError
+from signaling.relay import MediaRelay, RelayError, RoomFull
 from signaling.relay.relay import MEDIA_RELAY
+from signaling.relay.room import MAX_PARTICIPANTS
+from signaling.server import SOCKET_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,27 @@ VISIT_NAMESPACE = "/visit"
 
 def visit_room(visit_id: uuid.UUID | str) -> str:
     return f"visit:{visit_id}"
+
+
+def visit_provider_room(visit_id: uuid.UUID | str) -> str:
+    """The provider's sockets in a visit: they alone see and act on the guests."""
+    return f"visit-provider:{visit_id}"
+
+
+async def guests_changed(app: web.Application, visit_id: uuid.UUID) -> None:
+    """Send the visit's guest list to its provider (through the manager: every process)."""
+    async with app[DATABASE].session() as session:
+        found = await guests.guests_of(session, visit_id)
+        visit = await session.get(Visit, visit_id)
+    await app[SOCKET_SERVER].emit(
+        "guests",
+        {"guests": [guests.guest_public(g) for g in found]},
+        room=visit_provider_room(visit_id),
+        namespace=VISIT_NAMESPACE,
+    )
+    if visit is not None:
+        # The clinic queue shows waiting guests too, for a provider not on the visit page.
+        await app[NOTIFIER].provider_changed(visit.provider_id)
 
 
 class ConnectIn(BaseModel):
@@ -54,6 +83,18 @@ class OfferIn(BaseModel):
         return value
 
 
+class GuestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    guest_id: uuid.UUID
+
+
+class AudioOnlyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool
+
+
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,7 +102,7 @@ class ChatIn(BaseModel):
 
 
 class VisitNamespace(GuardedNamespace):
-    """The visit's provider and patient; each socket may hold one peer connection to the relay."""
+    """The visit's provider, patient and guests; each socket may hold one peer connection."""
 
     def __init__(self, app: web.Application) -> None:
         super().__init__(VISIT_NAMESPACE, app)
@@ -69,6 +110,8 @@ class VisitNamespace(GuardedNamespace):
         # (a reload's new socket may offer before the old socket's disconnect arrives).
         self._attendees: dict[str, visits.Attendee] = {}
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
+        # Participants who switched to audio only: they get no video until they switch back.
+        self._audio_only: set[tuple[uuid.UUID, str]] = set()
 
     @property
     def db(self) -> Database:
@@ -85,11 +128,17 @@ class VisitNamespace(GuardedNamespace):
         except DomainError:
             raise refused("invalid_payload", "Say which visit to join.") from None
         staff = await optional_staff(request)
-        claims = read_patient_token(self.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+        settings = self.app[SETTINGS]
+        claims = read_patient_token(settings, request.cookies.get(PATIENT_COOKIE))
+        guest = read_guest_session(settings, request.cookies.get(GUEST_COOKIE))
         try:
             async with self.db.session() as session:
                 who = await visits.attendee(
-                    session, visit_id, staff_id=staff.id if staff else None, patient=claims
+                    session,
+                    visit_id,
+                    staff_id=staff.id if staff else None,
+                    patient=claims,
+                    guest=guest,
                 )
         except DomainError as exc:
             await audit.record(
@@ -106,6 +155,8 @@ class VisitNamespace(GuardedNamespace):
             raise refused("visit_ended", "This visit has ended.")
         self._attendees[sid] = who
         await self.enter_room(sid, visit_room(visit_id))
+        if who.role == visits.PROVIDER:
+            await self.enter_room(sid, visit_provider_room(visit_id))
         async with self.db.session() as session:
             history = await visits.messages(session, visit_id)
         await self.emit(
@@ -117,6 +168,9 @@ class VisitNamespace(GuardedNamespace):
             },
             to=sid,
         )
+        if who.role == visits.PROVIDER:
+            await guests_changed(self.app, visit_id)
+        await self._push_people(visit_id)
         await self._audit(who, request, "visit.join")
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -127,7 +181,18 @@ class VisitNamespace(GuardedNamespace):
         if self._offered.get(key) == sid:
             del self._offered[key]
             await self.relay.leave(str(who.visit.id), who.participant_id)
+            await self._record_left(who)
             await self._push_layouts(who.visit.id)
+        await self._push_people(who.visit.id)
+
+    async def _record_left(self, who: visits.Attendee) -> None:
+        """Close the attendee's stretch of presence, as far as the database lets us."""
+        # A disconnect during shutdown may find the database gone; the end closes open stretches.
+        try:
+            async with self.db.session() as session:
+                await attendance.left(session, who)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not record that %s left visit %s: %s", who.role, who.visit.id, exc)
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
@@ -138,10 +203,19 @@ class VisitNamespace(GuardedNamespace):
             answer = await self.relay.join(
                 str(who.visit.id), who.participant_id, RTCSessionDescription(offer_in.sdp, "offer")
             )
+        except RoomFull:
+            raise guests.VisitFull(
+                f"This visit already has {MAX_PARTICIPANTS} people in it, the most it "
+                "can hold. Ask the provider to let you in when someone has left."
+            ) from None
         except RelayError as exc:
             raise Conflict(str(exc)) from None
         except ValueError as exc:
             raise InvalidInput(f"This offer cannot be used: {exc}") from None
+        if (who.visit.id, who.participant_id) in self._audio_only:
+            await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
+        async with self.db.session() as session:
+            await attendance.joined(session, who)
         previous = self._offered.get((who.visit.id, who.participant_id))
         self._offered[(who.visit.id, who.participant_id)] = sid
         if previous is not None and previous != sid:
@@ -167,15 +241,67 @@ class VisitNamespace(GuardedNamespace):
         who = self._attendee(sid)
         async with self.db.session() as session:
             visit = await visits.end_visit(session, who)
+            await attendance.close_all(session, visit.id)
         await self.relay.end(str(visit.id))
         for key in [k for k in self._offered if k[0] == visit.id]:
             del self._offered[key]
+        self._audio_only = {k for k in self._audio_only if k[0] != visit.id}
         assert visit.ended_at is not None
         ended_at = visit.ended_at.isoformat()
         await self.emit("ended", {"ended_at": ended_at}, room=visit_room(visit.id))
         await self._audit(who, None, "visit.end")
         await appointment_changed(self.app, visit.appointment_id)
         return {"ok": True, "ended_at": ended_at}
+
+    async def on_audio_only(self, sid: str, data: Any) -> dict[str, Any]:
+        """Switch to audio only (or back): the relay stops sending this participant video."""
+        who = self._attendee(sid)
+        audio_only = parse_model(AudioOnlyIn, data).on
+        key = (who.visit.id, who.participant_id)
+        if audio_only:
+            self._audio_only.add(key)
+        else:
+            self._audio_only.discard(key)
+        await self.relay.receive_video(str(who.visit.id), who.participant_id, not audio_only)
+        await self._push_people(who.visit.id)
+        return {"ok": True, "audio_only": audio_only}
+
+    async def on_admit_guest(self, sid: str, data: Any) -> dict[str, Any]:
+        """The provider lets a waiting guest in; their waiting page moves on to the visit."""
+        who = self._attendee(sid)
+        guest_in = parse_model(GuestIn, data)
+        async with self.db.session() as session:
+            guest = await guests.admit(session, who, guest_in.guest_id)
+        url = f"/visit/{who.visit.id}"
+        await self.server.emit(
+            "admitted",
+            {"visit_id": str(who.visit.id), "url": url},
+            room=guest_room(guest.id),
+            namespace=WAITING_NAMESPACE,
+        )
+        await self._audit(who, None, "visit.guest_admit", detail=str(guest.id))
+        await guests_changed(self.app, who.visit.id)
+        return {"ok": True, "guest": guests.guest_public(guest)}
+
+    async def on_remove_guest(self, sid: str, data: Any) -> dict[str, Any]:
+        """The provider withdraws a guest: their link stops working and they leave the visit."""
+        who = self._attendee(sid)
+        guest_in = parse_model(GuestIn, data)
+        async with self.db.session() as session:
+            guest = await guests.remove(session, who, guest_in.guest_id)
+        await self.server.emit(
+            "released",
+            {"reason": "removed", "message": "The provider has withdrawn this invitation."},
+            room=guest_room(guest.id),
+            namespace=WAITING_NAMESPACE,
+        )
+        for guest_sid, attendee in list(self._attendees.items()):
+            if attendee.visit.id == who.visit.id and attendee.person_id == guest.id:
+                await self.emit("removed", {}, to=guest_sid)
+                await self.disconnect(guest_sid)
+        await self._audit(who, None, "visit.guest_remove", detail=str(guest.id))
+        await guests_changed(self.app, who.visit.id)
+        return {"ok": True, "guest": guests.guest_public(guest)}
 
     def _attendee(self, sid: str) -> visits.Attendee:
         who = self._attendees.get(sid)
@@ -191,7 +317,26 @@ class VisitNamespace(GuardedNamespace):
             participant = self.relay.participant(str(visit_id), participant_id)
             await self.emit("layout", participant.layout() if participant else {}, to=sid)
 
-    async def _audit(self, who: visits.Attendee, request: web.Request | None, action: str) -> None:
+    async def _push_people(self, visit_id: uuid.UUID) -> None:
+        """Names for the relay's participant ids, so pages can caption each picture."""
+        people = {
+            who.participant_id: {
+                "name": who.name,
+                "role": who.role,
+                "audio_only": (visit_id, who.participant_id) in self._audio_only,
+            }
+            for who in self._attendees.values()
+            if who.visit.id == visit_id
+        }
+        await self.emit("people", people, room=visit_room(visit_id))
+
+    async def _audit(
+        self,
+        who: visits.Attendee,
+        request: web.Request | None,
+        action: str,
+        detail: str | None = None,
+    ) -> None:
         await audit.record(
             self.db,
             action=action,
@@ -205,4 +350,5 @@ class VisitNamespace(GuardedNamespace):
             object_type="visit",
             object_id=who.visit.id,
             patient_id=who.visit.patient_id,
+            detail=detail,
         )

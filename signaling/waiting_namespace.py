@@ -12,15 +12,18 @@ from aiohttp import web
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.errors import DomainError
 from app.keys import DATABASE, SETTINGS
 from scheduling.models import Appointment
+from signaling import guests
 from signaling.auth import refused, request_of
 from signaling.checkin import leave_queue
 from signaling.clinic_queue import presence_key
+from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
 from signaling.keys import NOTIFIER, PRESENCE
 from signaling.models import CheckIn
 from signaling.namespace import GuardedNamespace
-from signaling.notifier import QueueNotifier, appointment_room
+from signaling.notifier import QueueNotifier, appointment_room, guest_room
 from signaling.patient_session import PATIENT_COOKIE, read_patient_token
 from signaling.presence import Presence, PresenceStore
 
@@ -55,7 +58,8 @@ class WaitingRoomNamespace(GuardedNamespace):
         request = request_of(environ)
         claims = read_patient_token(self.settings, request.cookies.get(PATIENT_COOKIE))
         if claims is None:
-            raise refused("not_checked_in", "Please check in.")
+            await self._connect_guest(sid, request)
+            return
         async with self.db.session() as session:
             appointment = await session.get(Appointment, claims.appointment_id)
             check_in = await session.get(CheckIn, claims.appointment_id)
@@ -74,6 +78,20 @@ class WaitingRoomNamespace(GuardedNamespace):
         self._local[sid] = appointment.id
         await self.presence.connected(presence_key(appointment.id), sid)
         await self.notifier.provider_changed(appointment.provider_id)
+
+    async def _connect_guest(self, sid: str, request: web.Request) -> None:
+        """A visit's guest waits here, without a place in line, until the provider admits them."""
+        claims = read_guest_session(self.settings, request.cookies.get(GUEST_COOKIE))
+        if claims is None:
+            raise refused("not_checked_in", "Please check in.")
+        try:
+            async with self.db.session() as session:
+                arrival = await guests.from_session(session, claims)
+        except DomainError as exc:
+            raise refused(exc.code, exc.message) from None
+        if arrival.guest.consent_accepted_at is None:
+            raise refused("not_checked_in", "Please finish checking in first.")
+        await self.enter_room(sid, guest_room(arrival.guest.id))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         appointment_id = self._local.pop(sid, None)

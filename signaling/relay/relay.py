@@ -68,6 +68,12 @@ class MediaRelay:
         if room is not None:
             await room.leave(participant_id)
 
+    async def receive_video(self, room_id: str, participant_id: str, wanted: bool) -> None:
+        """Audio only for one participant: stop (or start again) sending them video."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            await room.receive_video(participant_id, wanted)
+
     async def end(self, room_id: str) -> None:
         """End the visit: close every participant's connection."""
         room = self.rooms.pop(room_id, None)

@@ -53,6 +53,8 @@ class Participant:
     # remote participant id -> kind -> slot index
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
     extra_tracks: list[PublishedTrack] = field(default_factory=list)
+    # Audio only: the slots that would show others' video stay reserved but carry nothing.
+    video_paused: bool = False
 
     def layout(self) -> dict[str, str]:
         """Which remote participant each transceiver (by mid) shows."""
@@ -152,6 +154,25 @@ class Room:
         for task in list(self._background):
             task.cancel()
 
+    async def receive_video(self, participant_id: str, wanted: bool) -> None:
+        """Start or stop sending a participant the others' video (their audio-only switch)."""
+        async with self._lock:
+            viewer = self.participants.get(participant_id)
+            if viewer is None or viewer.video_paused is not wanted:
+                return
+            viewer.video_paused = not wanted
+            for publisher_id, kinds in viewer.routes.items():
+                index = kinds.get("video")
+                publisher = self.participants.get(publisher_id)
+                if index is None or publisher is None:
+                    continue
+                slot = viewer.slots["video"][index][1]
+                source = publisher.published.get("video")
+                if wanted and source is not None:
+                    self._bind(slot, source, publisher, viewer)
+                else:
+                    slot.unbind()
+
     async def _connect(self, participant_id: str, offer: RTCSessionDescription) -> Participant:
         # max-bundle: with aiortc's default (balanced), transceivers made before
         # setRemoteDescription keep a stale per-kind transport and never send.
@@ -228,20 +249,26 @@ class Room:
             if index is None:
                 logger.warning("participant %s has no free %s slot", viewer.id, kind)
                 continue
-            slot = viewer.slots[kind][index][1]
-            forward = self._forward and can_forward(source.codec, slot.codec)
-            if self._forward and not forward:
-                logger.warning(
-                    "transcoding %s from %s to %s: codecs %s and %s differ",
-                    kind,
-                    publisher.id,
-                    viewer.id,
-                    source.codec.mimeType if source.codec else None,
-                    slot.codec.mimeType if slot.codec else None,
-                )
-            slot.bind(source, forward=forward)
             kinds[kind] = index
+            if kind == "video" and viewer.video_paused:
+                continue
+            self._bind(viewer.slots[kind][index][1], source, publisher, viewer)
         viewer.routes[publisher.id] = kinds
+
+    def _bind(
+        self, slot: SlotTrack, source: PublishedTrack, publisher: Participant, viewer: Participant
+    ) -> None:
+        forward = self._forward and can_forward(source.codec, slot.codec)
+        if self._forward and not forward:
+            logger.warning(
+                "transcoding %s from %s to %s: codecs %s and %s differ",
+                source.kind,
+                publisher.id,
+                viewer.id,
+                source.codec.mimeType if source.codec else None,
+                slot.codec.mimeType if slot.codec else None,
+            )
+        slot.bind(source, forward=forward)
 
     async def _remove(self, participant_id: str) -> None:
         participant = self.participants.pop(participant_id)

@@ -12,9 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from aiohttp.test_utils import TestClient
 
 from app.core.db import Database
 from app.core.models import Clinic, Patient, Role
+from app.main import create_app
 from scheduling.links import join_token
 from scheduling.models import Appointment, AppointmentType, ProviderSchedule
 from tests.conftest import Factory, StaffAccount
@@ -182,3 +184,70 @@ def cookie_header(client: Any, name: str = "oc_patient") -> dict[str, str]:
         if cookie.key == name:
             return {"Cookie": f"{name}={cookie.value}"}
     raise AssertionError(f"no {name} cookie")
+
+
+@pytest.fixture
+async def server(aiohttp_server, settings_factory):
+    """The app, ready for visits over loopback (modules that need another define their own)."""
+    app = create_app(
+        settings_factory(waiting_grace_seconds=1.0, background_tasks=False, rtc_loopback=True)
+    )
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+@pytest.fixture
+async def http_clients(server):
+    opened: list[TestClient] = []
+
+    def make() -> TestClient:
+        client = TestClient(server)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        # client.close() would stop the shared server too; close only the client's session.
+        await client.session.close()
+
+
+async def admit_patient(
+    server, http: TestClient, v: Visitable, sockets
+) -> tuple[str, dict[str, str]]:
+    """Check the patient in and admit them; the visit id and the provider's headers."""
+    url = str(server.make_url("/"))
+    provider_headers = await staff_headers(url.rstrip("/"), v.provider)
+    await check_in(http, v.token)
+    clinic = await sockets(url, "/clinic", provider_headers)
+    admitted = await clinic.call("admit", {"appointment_id": str(v.appointment.id)})
+    await clinic.client.disconnect()
+    return admitted["visit_id"], provider_headers
+
+
+async def refused_connection(server, headers: dict[str, str], visit_id: str) -> Any:
+    """The refusal (code, message) a connection to the visit gets."""
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    refused_event = asyncio.Event()
+
+    @client.on("connect_error", namespace="/visit")  # type: ignore[misc]
+    async def on_error(data: Any = None) -> None:
+        errors.append(data)
+        refused_event.set()
+
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await asyncio.wait_for(
+                client.connect(
+                    str(server.make_url("/")),
+                    headers=headers,
+                    auth={"visit_id": visit_id},
+                    namespaces=["/visit"],
+                    transports=["websocket"],
+                ),
+                timeout=10,
+            )
+        await asyncio.wait_for(refused_event.wait(), timeout=5)
+        assert "data" in errors[0], errors
+        return errors[0]["data"]
+    finally:
+        await client.disconnect()

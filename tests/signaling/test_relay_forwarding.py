@@ -258,3 +258,52 @@ async def test_sequential_visits_leave_no_threads_rooms_or_tasks(relay: MediaRel
     assert not [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
     assert _own_threads() <= threads
     assert len(asyncio.all_tasks()) <= tasks
+
+
+async def test_four_participants_each_get_the_other_three(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    names = ("patient", "provider", "interpreter", "family")
+    for name in names:
+        peer = ClientPeer(name)
+        peers.append(peer)
+        await peer.join(relay, ROOM)
+    for viewer in peers:
+        for remote in names:
+            if remote == viewer.name:
+                continue
+            video = viewer.video_from(relay, ROOM, remote)
+            audio = viewer.audio_from(relay, ROOM, remote)
+            await wait_for(
+                lambda v=video, a=audio: v.frames >= 5 and a.frames >= 20,
+                15,
+                f"{viewer.name}'s picture and sound of {remote}",
+            )
+
+
+async def test_audio_only_stops_and_restarts_the_video_a_viewer_gets(
+    relay: MediaRelay, peers: list[ClientPeer]
+) -> None:
+    patient, provider = ClientPeer("patient"), ClientPeer("provider")
+    peers += [patient, provider]
+    await patient.join(relay, ROOM)
+    await provider.join(relay, ROOM)
+    video = patient.video_from(relay, ROOM, "provider")
+    audio = patient.audio_from(relay, ROOM, "provider")
+    await wait_for(lambda: video.frames >= 10, 15, "the patient's first pictures")
+
+    await relay.receive_video(ROOM, "patient", False)
+    await asyncio.sleep(0.5)  # frames already queued or on the wire
+    frames, sounds = video.frames, audio.frames
+    await asyncio.sleep(1.5)
+    assert video.frames - frames <= 1
+    assert audio.frames > sounds + 20
+    # The provider still gets the patient's video: audio only is the viewer's own choice.
+    seen = provider.video_from(relay, ROOM, "patient").frames
+    await wait_for(
+        lambda: provider.video_from(relay, ROOM, "patient").frames > seen + 5, 5, "provider's view"
+    )
+
+    await relay.receive_video(ROOM, "patient", True)
+    frames = video.frames
+    await wait_for(lambda: video.frames > frames + 10, 10, "the patient's pictures again")

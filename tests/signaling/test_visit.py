@@ -2,102 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from typing import Any
 
-import pytest
-import socketio
-from aiohttp.test_utils import TestClient
 from aiortc import RTCSessionDescription
 from sqlmodel import select
 
 from app.core.audit import AuditEvent
 from app.core.db import Database
-from app.main import create_app
 from scheduling.models import Appointment, AppointmentStatus
 from signaling.models import Visit, VisitMessage
 from tests.signaling.conftest import (
     Listener,
-    Visitable,
     WaitingFactory,
-    check_in,
+    admit_patient,
     cookie_header,
-    staff_headers,
+    refused_connection,
 )
 from tests.signaling.peers import ClientPeer
 
 
-@pytest.fixture
-async def server(aiohttp_server, settings_factory):
-    app = create_app(
-        settings_factory(waiting_grace_seconds=1.0, background_tasks=False, rtc_loopback=True)
-    )
-    return await aiohttp_server(app, host="127.0.0.1")
-
-
-@pytest.fixture
-async def http_clients(server):
-    opened: list[TestClient] = []
-
-    def make() -> TestClient:
-        client = TestClient(server)
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        # client.close() would stop the shared server too; close only the client's session.
-        await client.session.close()
-
-
-async def _admitted(server, http: TestClient, v: Visitable, sockets) -> tuple[str, dict[str, str]]:
-    """Check the patient in and admit them; the visit id and the provider's headers."""
-    url = str(server.make_url("/"))
-    provider_headers = await staff_headers(url.rstrip("/"), v.provider)
-    await check_in(http, v.token)
-    clinic = await sockets(url, "/clinic", provider_headers)
-    admitted = await clinic.call("admit", {"appointment_id": str(v.appointment.id)})
-    await clinic.client.disconnect()
-    return admitted["visit_id"], provider_headers
-
-
-async def _refused(server, headers: dict[str, str], visit_id: str) -> Any:
-    """The refusal (code, message) a connection to the visit gets."""
-    client = socketio.AsyncClient(reconnection=False)
-    errors: list[Any] = []
-    refused_event = asyncio.Event()
-
-    @client.on("connect_error", namespace="/visit")  # type: ignore[misc]
-    async def on_error(data: Any = None) -> None:
-        errors.append(data)
-        refused_event.set()
-
-    try:
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await asyncio.wait_for(
-                client.connect(
-                    str(server.make_url("/")),
-                    headers=headers,
-                    auth={"visit_id": visit_id},
-                    namespaces=["/visit"],
-                    transports=["websocket"],
-                ),
-                timeout=10,
-            )
-        await asyncio.wait_for(refused_event.wait(), timeout=5)
-        assert "data" in errors[0], errors
-        return errors[0]["data"]
-    finally:
-        await client.disconnect()
-
-
-async def test_provider_and_patient_join_and_others_are_refused(
+async def test_provider_and_patient_join_and_others_arerefused_connection(
     server, http_clients, waiting: WaitingFactory, sockets, db: Database
 ):
     v = await waiting.visitable()
     http = http_clients()
-    visit_id, provider_headers = await _admitted(server, http, v, sockets)
+    visit_id, provider_headers = await admit_patient(server, http, v, sockets)
     url = str(server.make_url("/"))
 
     provider = await sockets(url, "/visit", provider_headers, {"visit_id": visit_id})
@@ -111,12 +40,18 @@ async def test_provider_and_patient_join_and_others_are_refused(
     # Another clinic's provider, and the patient of another (admitted) visit.
     other = await waiting.visitable()
     other_http = http_clients()
-    other_visit, other_provider_headers = await _admitted(server, other_http, other, sockets)
-    assert (await _refused(server, other_provider_headers, visit_id))["code"] == "not_found"
-    assert (await _refused(server, cookie_header(other_http), visit_id))["code"] == "not_found"
+    other_visit, other_provider_headers = await admit_patient(server, other_http, other, sockets)
+    assert (await refused_connection(server, other_provider_headers, visit_id))[
+        "code"
+    ] == "not_found"
+    assert (await refused_connection(server, cookie_header(other_http), visit_id))[
+        "code"
+    ] == "not_found"
     # Nobody at all, and no visit id.
-    assert (await _refused(server, {}, visit_id))["code"] == "not_found"
-    assert (await _refused(server, provider_headers, str(uuid.uuid4())))["code"] == "not_found"
+    assert (await refused_connection(server, {}, visit_id))["code"] == "not_found"
+    assert (await refused_connection(server, provider_headers, str(uuid.uuid4())))[
+        "code"
+    ] == "not_found"
     # The same people can open their own visit.
     own = await sockets(url, "/visit", cookie_header(other_http), {"visit_id": other_visit})
     await own.wait_for("joined")
@@ -137,7 +72,7 @@ async def test_page_and_ice_servers_only_for_the_visit_people(
 ):
     v = await waiting.visitable()
     http = http_clients()
-    visit_id, provider_headers = await _admitted(server, http, v, sockets)
+    visit_id, provider_headers = await admit_patient(server, http, v, sockets)
 
     mine = await http.get(f"/api/visits/{visit_id}/ice-servers")
     assert mine.status == 200 and (await mine.json()) == {"ice_servers": []}
@@ -147,7 +82,7 @@ async def test_page_and_ice_servers_only_for_the_visit_people(
 
     other = await waiting.visitable()
     other_http = http_clients()
-    _, other_headers = await _admitted(server, other_http, other, sockets)
+    _, other_headers = await admit_patient(server, other_http, other, sockets)
     for client, headers in ((other_http, {}), (provider_http, other_headers)):
         resp = await client.get(f"/api/visits/{visit_id}/ice-servers", headers=headers)
         assert resp.status == 404
@@ -162,7 +97,7 @@ async def test_offers_get_answers_and_layouts_follow_who_is_there(
 ):
     v = await waiting.visitable()
     http = http_clients()
-    visit_id, provider_headers = await _admitted(server, http, v, sockets)
+    visit_id, provider_headers = await admit_patient(server, http, v, sockets)
     url = str(server.make_url("/"))
     provider = await sockets(url, "/visit", provider_headers, {"visit_id": visit_id})
     patient = await sockets(url, "/visit", cookie_header(http), {"visit_id": visit_id})
@@ -205,7 +140,7 @@ async def test_chat_is_kept_and_broadcast(
 ):
     v = await waiting.visitable()
     http = http_clients()
-    visit_id, provider_headers = await _admitted(server, http, v, sockets)
+    visit_id, provider_headers = await admit_patient(server, http, v, sockets)
     url = str(server.make_url("/"))
     provider = await sockets(url, "/visit", provider_headers, {"visit_id": visit_id})
     patient = await sockets(url, "/visit", cookie_header(http), {"visit_id": visit_id})
@@ -233,7 +168,7 @@ async def test_only_the_provider_ends_the_visit_and_then_nobody_joins(
 ):
     v = await waiting.visitable()
     http = http_clients()
-    visit_id, provider_headers = await _admitted(server, http, v, sockets)
+    visit_id, provider_headers = await admit_patient(server, http, v, sockets)
     url = str(server.make_url("/"))
     provider = await sockets(url, "/visit", provider_headers, {"visit_id": visit_id})
     patient = await sockets(url, "/visit", cookie_header(http), {"visit_id": visit_id})
@@ -269,7 +204,9 @@ async def test_only_the_provider_ends_the_visit_and_then_nobody_joins(
 
     assert (await provider.call("end", {}))["error"]["code"] == "visit_ended"
     assert (await patient.call("chat", {"text": "hello?"}))["error"]["code"] == "visit_ended"
-    assert (await _refused(server, cookie_header(http), visit_id))["code"] == "visit_ended"
-    assert (await _refused(server, provider_headers, visit_id))["code"] == "visit_ended"
+    assert (await refused_connection(server, cookie_header(http), visit_id))[
+        "code"
+    ] == "visit_ended"
+    assert (await refused_connection(server, provider_headers, visit_id))["code"] == "visit_ended"
     page = await http.get(f"/visit/{visit_id}")
     assert page.status == 200 and "Visit ended" in await page.text()

@@ -44,6 +44,15 @@ function devices(check) {
   return parts.join(", ");
 }
 
+function guestsWaiting(patient) {
+  const names = patient.guests_waiting || [];
+  if (!names.length || !patient.visit_id) return "";
+  const text = `Guest waiting: ${names.join(", ")}`;
+  if (!canAct) return el("div", { class: "muted" }, text);
+  return el("div", { class: "guest-waiting" }, `${text} · `,
+    el("a", { href: `/visit/${patient.visit_id}` }, "open the visit to let them in"));
+}
+
 function actions(patient) {
   if (!canAct || !["waiting", "away"].includes(patient.status)) return "";
   const name = patient.patient_name;
@@ -87,7 +96,8 @@ function render() {
     const rows = queue.patients.map((p) => el("tr", { "data-appointment": p.appointment_id, "data-status": p.status },
       el("td", {}, time(p.start_at)),
       el("td", {}, p.patient_name),
-      el("td", {}, el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status)),
+      el("td", {}, el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status),
+        guestsWaiting(p)),
       el("td", {}, p.minutes_waited === null ? "—" : `${p.minutes_waited} min`),
       el("td", {}, devices(p.device_check)),
       el("td", {}, actions(p))));

@@ -1,12 +1,14 @@
-// The patient's check-in: identity, consent, device check, then the live waiting room.
+// The way into a visit: the patient's check-in (identity, consent, device check, waiting room),
+// or a guest's (their name instead of the identity check; they wait to be let in, not in line).
 import { api, ApiError, el } from "./app.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
 const root = document.getElementById("checkin");
 const token = root.dataset.token;
-const base = `/api/join/${encodeURIComponent(token)}`;
+const isGuest = root.dataset.kind === "guest";
+const base = `/api/${isGuest ? "guest" : "join"}/${encodeURIComponent(token)}`;
 const status = document.getElementById("join-status");
-const steps = ["identity", "consent", "devices", "waiting", "admitted"];
+const steps = ["identity", "name", "consent", "devices", "waiting", "admitted"];
 let media = null;
 let audioContext = null;
 
@@ -45,6 +47,7 @@ async function call(method, path, body) {
 function goTo(progress) {
   say("");
   if (progress.step === "identity") show("identity");
+  else if (progress.step === "name") show("name");
   else if (progress.step === "consent") loadConsent();
   else if (progress.step === "device_check") startDeviceCheck();
   else if (progress.step === "waiting") enterWaitingRoom();
@@ -72,6 +75,20 @@ document.getElementById("step-identity").addEventListener("submit", async (event
     goTo(await call("POST", "/identity", { birth_date: input.value }));
   } catch (error) {
     say("");
+    if (!stopped(error)) { message.textContent = error.message; input.focus(); }
+  }
+});
+
+// 1. A guest's name
+document.getElementById("step-name").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = document.getElementById("guest-name");
+  const message = document.getElementById("name-error");
+  if (!input.value.trim()) { message.textContent = "Please enter your name."; input.focus(); return; }
+  message.textContent = "";
+  try {
+    goTo(await call("POST", "/name", { name: input.value.trim() }));
+  } catch (error) {
     if (!stopped(error)) { message.textContent = error.message; input.focus(); }
   }
 });
@@ -252,6 +269,10 @@ function admitted(url) {
 
 async function enterWaitingRoom() {
   show("waiting");
+  if (isGuest) {
+    document.getElementById("waiting-place").textContent =
+      "Please wait: the provider will let you into the visit shortly.";
+  }
   const state = await call("GET", "/status");
   state.messages.forEach(addMessage);
   const connection = document.getElementById("waiting-connection");
@@ -287,7 +308,7 @@ document.addEventListener("visibilitychange", () => {
   try {
     goTo(await call("GET", "/status"));
   } catch (error) {
-    if (error.code === "step_missing") show("identity");
+    if (error.code === "step_missing") show(isGuest ? "name" : "identity");
     else if (!stopped(error)) say(error.message, true);
   }
 })();

@@ -2,8 +2,12 @@
 // aiortc has no ICE restart, so every recovery (reload, dropped socket, failed peer) is a new
 // RTCPeerConnection and a new offer; the relay replaces the participant's old connection.
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
+import { QualityMeter } from "./visit_quality.js";
+import { setupGuests } from "./visit_guests.js";
+import { OutgoingVideo } from "./visit_media.js";
+import { RemoteStage } from "./visit_stage.js";
 
-const SLOTS = 3; // per kind: the one we send on, plus slots that each show another participant
+const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 3000;
 const DISCONNECTED_GRACE_MS = 1500; // "disconnected" already means seconds without ICE consent
@@ -12,14 +16,14 @@ const root = document.getElementById("visit-app");
 const visitId = root.dataset.visitId;
 const role = root.dataset.role;
 const otherName = root.dataset.otherName;
+const namesByRole = { provider: root.dataset.providerName, patient: root.dataset.patientName };
 const heading = document.getElementById("visit-title");
 const statusLine = document.getElementById("visit-status");
-const remoteVideo = document.getElementById("remote-video");
-const remoteCaption = document.getElementById("remote-caption");
+const remoteGrid = document.getElementById("remote-grid");
 const selfVideo = document.getElementById("self-video");
-const remoteAudio = document.getElementById("remote-audio");
 const muteButton = document.getElementById("mute-button");
 const cameraButton = document.getElementById("camera-button");
+const audioOnlyButton = document.getElementById("audio-only-button");
 const leaveButton = document.getElementById("leave-button");
 const rejoinButton = document.getElementById("rejoin-button");
 const endButton = document.getElementById("end-button");
@@ -33,6 +37,7 @@ const state = {
   pc: null,
   media: null,
   layout: {}, // mid -> remote participant id
+  people: {}, // participant id -> { name, role, audio_only }
   streams: new Map(), // mid -> MediaStream of what that transceiver receives
   kinds: new Map(), // mid -> "audio" | "video"
   generation: 0, // bumps whenever the current peer connection is abandoned
@@ -46,16 +51,27 @@ function say(text) {
   statusLine.textContent = text;
 }
 
-function someoneThere() {
-  return Object.keys(state.layout).length > 0;
+function nameOf(participant) {
+  const known = state.people[participant];
+  if (known) return known.name;
+  return namesByRole[participant.split(":")[0]] || "a guest";
+}
+
+function listed(names) {
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
+
+function othersThere() {
+  return [...new Set(Object.values(state.layout))];
 }
 
 function describeConnection() {
   if (state.ended || state.left || !state.pc) return;
   const pcState = state.pc.connectionState;
   if (pcState === "connected") {
-    say(someoneThere()
-      ? `Connected. You can see and hear ${otherName}.`
+    const others = othersThere().map(nameOf);
+    say(others.length
+      ? `Connected. You can see and hear ${listed(others)}.`
       : `Connected. Waiting for ${otherName} to join…`);
   } else if (pcState === "new" || pcState === "connecting") {
     say("Connecting the video…");
@@ -76,7 +92,7 @@ async function localMedia() {
       + "Check your browser's permissions and reload the page.");
   }
   applyMediaSwitches();
-  selfVideo.srcObject = state.media;
+  outgoing.setCamera(state.media);
   return state.media;
 }
 
@@ -117,6 +133,7 @@ function closePeer() {
     state.pc.close();
     state.pc = null;
   }
+  outgoing.sender = null;
   state.streams.clear();
   state.kinds.clear();
   state.layout = {};
@@ -144,7 +161,7 @@ async function startPeer() {
     const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
     state.pc = pc;
     pc.addTransceiver(media.getAudioTracks()[0] || "audio", { direction: "sendrecv" });
-    pc.addTransceiver(media.getVideoTracks()[0] || "video", { direction: "sendrecv" });
+    outgoing.sender = pc.addTransceiver(outgoing.track() || "video", { direction: "sendrecv" }).sender;
     for (let i = 1; i < SLOTS; i++) {
       pc.addTransceiver("audio", { direction: "recvonly" });
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -197,43 +214,69 @@ function applyLayout(layout) {
   describeConnection();
 }
 
-function render() {
-  const shown = Object.keys(state.layout);
-  const videoMid = shown.find((mid) => state.kinds.get(mid) === "video" && state.streams.has(mid));
-  const stream = videoMid ? state.streams.get(videoMid) : null;
-  if (remoteVideo.srcObject !== stream) remoteVideo.srcObject = stream;
-  remoteCaption.textContent = stream ? otherName : `Waiting for ${otherName} to join…`;
-  const audioMids = shown.filter((mid) => state.kinds.get(mid) === "audio" && state.streams.has(mid));
-  for (const element of [...remoteAudio.children]) {
-    if (!audioMids.includes(element.dataset.mid)) element.remove();
-  }
-  for (const mid of audioMids) {
-    if (remoteAudio.querySelector(`audio[data-mid="${mid}"]`)) continue;
-    const audio = document.createElement("audio");
-    audio.autoplay = true;
-    audio.dataset.mid = mid;
-    audio.srcObject = state.streams.get(mid);
-    remoteAudio.append(audio);
-  }
+function caption(participant) {
+  const name = nameOf(participant);
+  const known = state.people[participant];
+  return known && known.audio_only ? `${name} (audio only)` : name;
 }
 
-// What this page receives from the others: used by the connection checks in tests.
+function render() {
+  stage.render(state, caption);
+}
+
+// What this page sends and receives, per remote participant: used by the checks in tests.
 async function remoteStats() {
-  const mids = Object.keys(state.layout);
+  const remotes = {};
+  for (const tile of stage.tiles()) {
+    remotes[tile.dataset.participant] = {
+      name: nameOf(tile.dataset.participant),
+      videoWidth: tile.querySelector("video").videoWidth,
+      videoHeight: tile.querySelector("video").videoHeight,
+      framesDecoded: 0,
+      audioBytes: 0,
+    };
+  }
+  const widths = Object.values(remotes).map((r) => r.videoWidth);
   const out = {
     connection: state.pc ? state.pc.connectionState : "none",
-    videoWidth: remoteVideo.videoWidth,
+    videoWidth: widths.length ? Math.min(...widths) : 0,
     framesDecoded: 0,
     audioBytes: 0,
+    videoBytesSent: 0,
+    remotes,
+    quality: quality.latest,
   };
   if (!state.pc) return out;
   (await state.pc.getStats()).forEach((s) => {
-    if (s.type !== "inbound-rtp" || !mids.includes(s.mid)) return;
-    if (s.kind === "video") out.framesDecoded += s.framesDecoded || 0;
-    if (s.kind === "audio") out.audioBytes += s.bytesReceived || 0;
+    if (s.type === "outbound-rtp" && s.kind === "video") out.videoBytesSent += s.bytesSent || 0;
+    if (s.type !== "inbound-rtp" || !(s.mid in state.layout)) return;
+    const remote = remotes[state.layout[s.mid]] || { framesDecoded: 0, audioBytes: 0 };
+    if (s.kind === "video") {
+      out.framesDecoded += s.framesDecoded || 0;
+      remote.framesDecoded += s.framesDecoded || 0;
+    }
+    if (s.kind === "audio") {
+      out.audioBytes += s.bytesReceived || 0;
+      remote.audioBytes += s.bytesReceived || 0;
+    }
   });
   return out;
 }
+
+const stage = new RemoteStage({
+  grid: remoteGrid,
+  waiting: document.getElementById("remote-caption"),
+  audio: document.getElementById("remote-audio"),
+});
+const outgoing = new OutgoingVideo({
+  selfVideo, shareButton: document.getElementById("share-button"), say,
+});
+const quality = new QualityMeter({
+  peer: () => state.pc,
+  level: document.getElementById("quality-level"),
+  detail: document.getElementById("quality-detail"),
+  warning: document.getElementById("quality-warning"),
+});
 window.openconsultVisit = { remoteStats };
 
 // ---- signalling ---------------------------------------------------------------------------
@@ -266,6 +309,16 @@ function connect() {
     data.messages.forEach(addChat);
   });
   socket.on("layout", applyLayout);
+  socket.on("people", (people) => {
+    state.people = people || {};
+    render();
+    describeConnection();
+  });
+  socket.on("guests", (data) => { if (guestPanel) guestPanel.render(data.guests); });
+  socket.on("removed", () => {
+    leave("The provider has ended your part in this visit.");
+    rejoinButton.hidden = true;
+  });
   socket.on("chat", addChat);
   socket.on("ended", showEnded);
   socket.on("replaced", () => {
@@ -334,6 +387,22 @@ function leave(message) {
   rejoinButton.focus();
 }
 
+async function setAudioOnly(on) {
+  audioOnlyButton.setAttribute("aria-pressed", String(on));
+  remoteGrid.classList.toggle("audio-only", on);
+  await outgoing.setAudioOnly(on);
+  say(on ? "Audio only: you are not sending or receiving video." : "Video is back on.");
+  if (state.socket && state.socket.connected) {
+    try {
+      await state.socket.timeout(5000).emitWithAck("audio_only", { on });
+    } catch (error) {
+      say("The clinic did not confirm audio only; it applies when you reconnect.");
+    }
+  }
+}
+
+audioOnlyButton.addEventListener("click", () => setAudioOnly(!outgoing.audioOnly));
+
 leaveButton.addEventListener("click", () => {
   leave("You left the visit. You can rejoin while it is still open.");
 });
@@ -370,7 +439,8 @@ function showEnded() {
   state.generation++;
   closePeer();
   if (state.media) state.media.getTracks().forEach((t) => t.stop());
-  selfVideo.srcObject = null;
+  outgoing.stop();
+  quality.stop();
   if (state.socket) state.socket.disconnect();
   heading.textContent = "Visit ended";
   say(role === "provider"
@@ -381,4 +451,8 @@ function showEnded() {
   document.querySelector(".visit-stage").hidden = true;
 }
 
+const guestPanel = role === "provider"
+  ? setupGuests({ visitId, socket: () => state.socket })
+  : null;
 connect();
+quality.start();
