@@ -7,10 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -42,37 +44,51 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
 
 @contextmanager
 def server_process(env: dict[str, str], *, timeout: float = 30) -> Iterator[str]:
-    """Run `python -m app serve` on a free loopback port; yield its base URL; stop it."""
+    """Run `python -m app serve` on a free loopback port; yield its base URL; stop it.
+
+    The server writes to a temporary file, not a pipe (nobody reads a pipe while the test runs,
+    and a full one would freeze the server); its tail is printed on the way out, which pytest
+    shows with a failing test.
+    """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else ""
-                raise RuntimeError(f"server exited early:\n{output}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"server on {port} did not start in {timeout}s") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile("w+", prefix="openconsult-server-") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{_tail(log)}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"server on {port} did not start in {timeout}s"
+                        ) from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            print(f"--- server on port {port}:\n{_tail(log)}")
+
+
+def _tail(log: IO[str], lines: int = 80) -> str:
+    log.flush()
+    log.seek(0)
+    return "".join(log.readlines()[-lines:])
 
 
 async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:

@@ -264,7 +264,9 @@ function admitted(url) {
   document.getElementById("visit-link").href = url;
   document.title = "▶ Your provider is ready · OpenConsult";
   beep();
-  setTimeout(() => window.location.assign(url), 3000);
+  // Long enough for the three-tone alert (0.7 s) to play; every second more is a second
+  // the provider stares at an empty tile.
+  setTimeout(() => window.location.assign(url), 1000);
 }
 
 async function enterWaitingRoom() {
