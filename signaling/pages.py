@@ -11,6 +11,8 @@ from app.core.errors import NotFound
 from app.core.models import Patient, Role, User
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, authorize, client_addr, optional_staff, refuse
+from scheduling.links import join_token
+from scheduling.models import Appointment
 from signaling import attendance
 from signaling import visit as visits
 from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
@@ -59,6 +61,12 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
             if ended and who.role == visits.PROVIDER
             else None
         )
+        # The patient's way back to their link, where the visit summary appears after the visit.
+        summary_path = None
+        if who.role == visits.PATIENT:
+            appointment = await session.get(Appointment, who.visit.appointment_id)
+            assert appointment is not None
+            summary_path = f"/join/{join_token(request.app[SETTINGS], appointment)}"
     assert provider is not None and patient is not None
     if summary is not None:
         await audit.record(
@@ -78,6 +86,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
             "role": who.role,
             "ended": ended,
             "attendance": summary,
+            "summary_path": summary_path,
             "provider_name": provider.full_name,
             "patient_name": f"{patient.given_name} {patient.family_name}",
         },

@@ -99,8 +99,9 @@ async def test_the_provider_writes_the_note_in_the_visit_and_the_patient_reads_t
     )
     await expect(patient.get_by_role("heading", name="Visit ended")).to_be_visible(timeout=WAIT_MS)
 
-    # The patient opens their link again: the summary, with the signed plan only.
-    await patient.goto(f"/join/{v.token}", timeout=WAIT_MS)
+    # The patient follows the visit page to their link: the summary, with the signed plan only.
+    await patient.get_by_role("link", name="Read your visit summary").click(timeout=WAIT_MS)
+    await patient.wait_for_url(f"**/join/{v.token}", timeout=WAIT_MS)
     summary = patient.get_by_role("region", name="Your visit summary")
     await expect(summary).to_be_visible(timeout=WAIT_MS)
     await expect(patient.locator("#summary-plan")).to_have_text("Fluids and rest", timeout=WAIT_MS)

@@ -80,6 +80,13 @@ async def test_page_and_ice_servers_only_for_the_visit_people(
     resp = await provider_http.get(f"/api/visits/{visit_id}/ice-servers", headers=provider_headers)
     assert resp.status == 200
 
+    # The patient's page leads back to their own link (the summary appears there afterwards);
+    # the provider's page has no such link.
+    patient_page = await (await http.get(f"/visit/{visit_id}")).text()
+    assert f'href="/join/{v.token}"' in patient_page
+    provider_page = await provider_http.get(f"/visit/{visit_id}", headers=provider_headers)
+    assert "Read your visit summary" not in await provider_page.text()
+
     other = await waiting.visitable()
     other_http = http_clients()
     _, other_headers = await admit_patient(server, other_http, other, sockets)

@@ -446,6 +446,8 @@ function showEnded() {
   say(role === "provider"
     ? "The visit has ended for everyone."
     : "The visit has ended. Thank you; you can close this page.");
+  const summaryLink = document.getElementById("summary-link");
+  if (summaryLink) summaryLink.hidden = false;
   root.querySelectorAll(".visit-controls button, #chat-form input, #chat-form button")
     .forEach((control) => { control.disabled = true; });
   document.querySelector(".visit-stage").hidden = true;
