@@ -10,24 +10,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jwt
-
+from app.core import tokens
 from app.core.config import Settings
 from scheduling.models import Appointment, AppointmentStatus
 
 JOIN_AUDIENCE = "openconsult:join"
-JOIN_ISSUER = "openconsult"
-_ALGORITHM = "HS256"
 
 
 def join_token(settings: Settings, appointment: Appointment) -> str:
-    claims = {
-        "aud": JOIN_AUDIENCE,
-        "iss": JOIN_ISSUER,
-        "sub": str(appointment.id),
-        "ver": appointment.version,
-    }
-    return jwt.encode(claims, settings.secret, algorithm=_ALGORITHM)
+    claims = {"sub": str(appointment.id), "ver": appointment.version}
+    return tokens.sign(settings.secret, JOIN_AUDIENCE, claims)
 
 
 def join_url(settings: Settings, appointment: Appointment) -> str:
@@ -42,18 +34,13 @@ class JoinClaim:
 
 def read_join_token(settings: Settings, token: str) -> JoinClaim | None:
     """The appointment a token names, or None when it is not one of ours."""
-    try:
-        claims = jwt.decode(
-            token,
-            settings.secret,
-            algorithms=[_ALGORITHM],
-            audience=JOIN_AUDIENCE,
-            issuer=JOIN_ISSUER,
-            options={"require": ["aud", "iss", "sub", "ver"]},
-        )
-        return JoinClaim(uuid.UUID(str(claims["sub"])), int(claims["ver"]))
-    except (jwt.PyJWTError, ValueError, TypeError):
-        return None
+    return tokens.verify(
+        settings.secret,
+        token,
+        audience=JOIN_AUDIENCE,
+        required=("sub", "ver"),
+        build=lambda c: JoinClaim(uuid.UUID(str(c["sub"])), int(c["ver"])),
+    )
 
 
 class LinkState(enum.StrEnum):

@@ -10,17 +10,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jwt
 from aiohttp import web
 
+from app.core import tokens
 from app.core.config import Settings
 from scheduling.models import Appointment
 
 GUEST_COOKIE = "oc_guest"
 GUEST_LINK_AUDIENCE = "openconsult:guest-link"
 GUEST_SESSION_AUDIENCE = "openconsult:guest"
-_ISSUER = "openconsult"
-_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True)
@@ -37,31 +35,18 @@ def guest_expiry(settings: Settings, appointment: Appointment) -> datetime:
 def _encode(
     settings: Settings, audience: str, guest_id: uuid.UUID, visit_id: uuid.UUID, expires: datetime
 ) -> str:
-    claims = {
-        "aud": audience,
-        "iss": _ISSUER,
-        "sub": str(guest_id),
-        "vis": str(visit_id),
-        "exp": int(expires.timestamp()),
-    }
-    return jwt.encode(claims, settings.secret, algorithm=_ALGORITHM)
+    claims = {"sub": str(guest_id), "vis": str(visit_id), "exp": int(expires.timestamp())}
+    return tokens.sign(settings.secret, audience, claims)
 
 
 def _decode(settings: Settings, audience: str, token: str | None) -> GuestClaims | None:
-    if not token:
-        return None
-    try:
-        claims = jwt.decode(
-            token,
-            settings.secret,
-            algorithms=[_ALGORITHM],
-            audience=audience,
-            issuer=_ISSUER,
-            options={"require": ["aud", "iss", "sub", "vis", "exp"]},
-        )
-        return GuestClaims(uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["vis"])))
-    except (jwt.PyJWTError, ValueError, TypeError):
-        return None
+    return tokens.verify(
+        settings.secret,
+        token,
+        audience=audience,
+        required=("sub", "vis", "exp"),
+        build=lambda c: GuestClaims(uuid.UUID(str(c["sub"])), uuid.UUID(str(c["vis"]))),
+    )
 
 
 def guest_link_token(

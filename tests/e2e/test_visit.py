@@ -13,7 +13,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from signaling.relay.relay import MEDIA_RELAY
 from signaling.server import SOCKET_SERVER
 from tests.e2e.test_waiting_room import check_in, sign_in
-from tests.signaling.conftest import WaitingFactory
+from tests.signaling.conftest import Visitable, WaitingFactory
 
 
 @pytest.fixture
@@ -77,25 +77,32 @@ async def sees_and_hears(page: Page, who: str, limit: float = 20) -> None:
     )
 
 
+async def in_visit(
+    patient_ctx: BrowserContext, provider_ctx: BrowserContext, v: Visitable
+) -> tuple[Page, Page]:
+    """The patient checked in and admitted; both pages on the visit, seeing each other."""
+    provider = await provider_ctx.new_page()
+    await sign_in(provider, v.provider, "/provider/queue")
+    patient = await patient_ctx.new_page()
+    await check_in(patient, v.token)
+    name = f"{v.patient.given_name} {v.patient.family_name}"
+    await provider.get_by_role("button", name=f"Admit {name}").click()
+    await provider.wait_for_url("**/visit/*", timeout=15_000)
+    await patient.wait_for_url("**/visit/*", timeout=15_000)
+    await sees_and_hears(provider, "the patient")
+    await sees_and_hears(patient, "the provider")
+    return patient, provider
+
+
 async def test_admitted_patient_and_provider_see_and_hear_each_other_reload_and_end(
     contexts, waiting: WaitingFactory
 ):
     patient_ctx, provider_ctx = contexts
     v = await waiting.visitable()
-    provider = await provider_ctx.new_page()
-    await sign_in(provider, v.provider, "/provider/queue")
-    patient = await patient_ctx.new_page()
-    await check_in(patient, v.token)
-
+    patient, provider = await in_visit(patient_ctx, provider_ctx, v)
     name = f"{v.patient.given_name} {v.patient.family_name}"
-    await provider.get_by_role("button", name=f"Admit {name}").click()
-    await provider.wait_for_url("**/visit/*", timeout=15_000)
-    await patient.wait_for_url("**/visit/*", timeout=15_000)
     for page in (patient, provider):
         await expect(page.get_by_role("heading", name="Visit in progress")).to_be_visible()
-
-    await sees_and_hears(provider, "the patient")
-    await sees_and_hears(patient, "the provider")
     await expect(provider.locator("#visit-status")).to_contain_text(f"You can see and hear {name}")
 
     # Chat both ways, kept with the visit.

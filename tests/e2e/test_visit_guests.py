@@ -10,9 +10,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 # settings and waiting are the visit tests' fixtures: the app with the relay on loopback.
-from tests.e2e.test_visit import remote, sees_and_hears, settings, wait_remote, waiting
-from tests.e2e.test_waiting_room import check_in, sign_in
-from tests.signaling.conftest import Visitable, WaitingFactory
+from tests.e2e.test_visit import in_visit, remote, sees_and_hears, settings, wait_remote, waiting
+from tests.signaling.conftest import WaitingFactory
 
 PICTURE_WITHIN_S = 2.0
 __all__ = ["settings", "waiting"]
@@ -27,21 +26,6 @@ async def contexts(browser: Browser, live_server) -> AsyncIterator[list[BrowserC
     yield made
     for ctx in made:
         await ctx.close()
-
-
-async def in_visit(patient_ctx: BrowserContext, provider_ctx: BrowserContext, v: Visitable):
-    """The patient checked in and admitted; both pages on the visit, seeing each other."""
-    provider = await provider_ctx.new_page()
-    await sign_in(provider, v.provider, "/provider/queue")
-    patient = await patient_ctx.new_page()
-    await check_in(patient, v.token)
-    name = f"{v.patient.given_name} {v.patient.family_name}"
-    await provider.get_by_role("button", name=f"Admit {name}").click()
-    await provider.wait_for_url("**/visit/*", timeout=15_000)
-    await patient.wait_for_url("**/visit/*", timeout=15_000)
-    await sees_and_hears(provider, "the patient")
-    await sees_and_hears(patient, "the provider")
-    return patient, provider
 
 
 async def guest_link(provider: Page, label: str) -> str:

@@ -9,8 +9,13 @@ import re
 
 from playwright.async_api import expect
 
-from tests.e2e.test_visit import contexts, sees_and_hears, settings, waiting  # noqa: F401
-from tests.e2e.test_waiting_room import check_in, sign_in
+from tests.e2e.test_visit import (  # noqa: F401
+    contexts,
+    in_visit,
+    sees_and_hears,
+    settings,
+    waiting,
+)
 from tests.signaling.conftest import WaitingFactory
 
 WAIT_MS = 15_000
@@ -22,15 +27,7 @@ async def test_the_provider_writes_the_note_in_the_visit_and_the_patient_reads_t
 ):
     patient_ctx, provider_ctx = contexts
     v = await waiting.visitable()
-    provider = await provider_ctx.new_page()
-    await sign_in(provider, v.provider, "/provider/queue")
-    patient = await patient_ctx.new_page()
-    await check_in(patient, v.token)
-    name = f"{v.patient.given_name} {v.patient.family_name}"
-    await provider.get_by_role("button", name=f"Admit {name}").click()
-    await provider.wait_for_url("**/visit/*", timeout=WAIT_MS)
-    await patient.wait_for_url("**/visit/*", timeout=WAIT_MS)
-    await sees_and_hears(provider, "the patient")
+    patient, provider = await in_visit(patient_ctx, provider_ctx, v)
     provider.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
 
     # The notes aside: the visit's clock and the editor, for the provider only.
