@@ -204,15 +204,27 @@ async def publish_consent(
     return document
 
 
-async def accept_consent(
-    session: AsyncSession, arrival: Arrival, *, version: int, client_addr: str | None
-) -> ConsentRecord:
-    document = await current_consent(session, arrival.appointment.clinic_id)
+async def accepted_consent(
+    session: AsyncSession, clinic_id: uuid.UUID, version: int
+) -> ConsentDocument:
+    """The clinic's current consent, provided `version` (what the person read) is it."""
+    document = await current_consent(session, clinic_id)
     if version != document.version:
         raise Conflict(
             "The consent text has changed; please read the current version.",
             fields={"version": f"current version is {document.version}"},
         )
+    return document
+
+
+def consent_public(document: ConsentDocument) -> dict[str, object]:
+    return {"version": document.version, "title": document.title, "body": document.body}
+
+
+async def accept_consent(
+    session: AsyncSession, arrival: Arrival, *, version: int, client_addr: str | None
+) -> ConsentRecord:
+    document = await accepted_consent(session, arrival.appointment.clinic_id, version)
     record = ConsentRecord(
         appointment_id=arrival.appointment.id,
         patient_id=arrival.patient.id,

@@ -181,9 +181,7 @@ async def consent_text(request: web.Request) -> web.Response:
     arrival = await _arrival(request)
     async with request.app[DATABASE].session() as session:
         document = await checkin.current_consent(session, arrival.appointment.clinic_id)
-    return web.json_response(
-        {"version": document.version, "title": document.title, "body": document.body}
-    )
+    return web.json_response(checkin.consent_public(document))
 
 
 @routes.post("/api/join/{token}/consent")

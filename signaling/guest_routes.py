@@ -11,7 +11,7 @@ from app.core import audit
 from app.core.models import utcnow
 from app.keys import DATABASE, SETTINGS
 from app.security import actor_of, client_addr
-from signaling import attendance, guests
+from signaling import attendance, checkin, guests
 from signaling.checkin_routes import ConsentIn, DeviceCheckIn
 from signaling.guest_tokens import (
     GUEST_COOKIE,
@@ -195,9 +195,7 @@ async def guest_consent_text(request: web.Request) -> web.Response:
     arrival = await _arrival(request)
     async with request.app[DATABASE].session() as session:
         document = await guests.consent_document(session, arrival)
-    return web.json_response(
-        {"version": document.version, "title": document.title, "body": document.body}
-    )
+    return web.json_response(checkin.consent_public(document))
 
 
 @routes.post("/api/guest/{token}/consent")

@@ -159,12 +159,7 @@ async def consent_document(session: AsyncSession, arrival: GuestArrival) -> Cons
 
 
 async def accept_consent(session: AsyncSession, arrival: GuestArrival, *, version: int) -> None:
-    document = await consent_document(session, arrival)
-    if version != document.version:
-        raise Conflict(
-            "The consent text has changed; please read the current version.",
-            fields={"version": f"current version is {document.version}"},
-        )
+    document = await checkin.accepted_consent(session, arrival.visit.clinic_id, version)
     arrival.guest.consent_version = document.version
     arrival.guest.consent_accepted_at = utcnow()
     session.add(arrival.guest)

@@ -42,15 +42,7 @@ async def clinic_queues_page(request: web.Request) -> web.StreamResponse:
 async def visit_page(request: web.Request) -> web.StreamResponse:
     """Where an admit takes both sides: the visit's own provider, or its patient."""
     who = await visit_attendee(request)
-    await audit.record(
-        request.app[DATABASE],
-        action="visit.open",
-        outcome=audit.SUCCESS,
-        actor=attendee_actor(request, who),
-        object_type="visit",
-        object_id=who.visit.id,
-        patient_id=who.visit.patient_id,
-    )
+    await _audit_visit(request, who, "visit.open")
     ended = who.visit.ended_at is not None
     async with request.app[DATABASE].session() as session:
         provider = await session.get(User, who.visit.provider_id)
@@ -69,15 +61,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
             summary_path = f"/join/{join_token(request.app[SETTINGS], appointment)}"
     assert provider is not None and patient is not None
     if summary is not None:
-        await audit.record(
-            request.app[DATABASE],
-            action="visit.attendance_read",
-            outcome=audit.SUCCESS,
-            actor=attendee_actor(request, who),
-            object_type="visit",
-            object_id=who.visit.id,
-            patient_id=who.visit.patient_id,
-        )
+        await _audit_visit(request, who, "visit.attendance_read")
     return aiohttp_jinja2.render_template(
         "visit.html",
         request,
@@ -117,6 +101,18 @@ def attendee_actor(request: web.Request, who: visits.Attendee) -> audit.Actor:
     if who.role == visits.PROVIDER:
         return actor_of(request)
     return audit.Actor(str(who.person_id), who.role, str(who.visit.clinic_id), client_addr(request))
+
+
+async def _audit_visit(request: web.Request, who: visits.Attendee, action: str) -> None:
+    await audit.record(
+        request.app[DATABASE],
+        action=action,
+        outcome=audit.SUCCESS,
+        actor=attendee_actor(request, who),
+        object_type="visit",
+        object_id=who.visit.id,
+        patient_id=who.visit.patient_id,
+    )
 
 
 @routes.get("/api/visits/{visit_id}/ice-servers")
