@@ -13,10 +13,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlmodel import select
 
-from app.access_log import AccessLogger
 from app.accounts import service as accounts
 from app.accounts.schemas import UserCreate
-from app.api import field_errors
 from app.core import audit
 from app.core.config import NOTE_KEY_ID, Settings, SettingsError, load_settings, new_note_key
 from app.core.db import Database
@@ -27,6 +25,8 @@ from app.main import create_app
 from app.migrations import upgrade
 from app.records.crypto import DecryptionError, Keyring
 from app.records.rotation import rotate_note_key
+from app.web.access_log import AccessLogger
+from app.web.api import field_errors
 from scheduling.demo import seed_demo_visit
 from scheduling.links import join_url
 

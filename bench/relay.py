@@ -54,7 +54,7 @@ def serve(port: int) -> None:
     from aiohttp import web
 
     from signaling.relay import MediaRelay
-    from signaling.relay.harness import RELAY, harness_app
+    from tests.support.relay_harness import RELAY, harness_app
 
     async def counts(request: web.Request) -> web.Response:
         import gc

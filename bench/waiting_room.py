@@ -42,8 +42,8 @@ from app.core.db import Database  # noqa: E402
 from app.core.models import Clinic, Patient, Role, User  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from scheduling.models import Appointment, AppointmentType, ProviderSchedule  # noqa: E402
+from signaling.checkin.patient_session import issue_patient_token  # noqa: E402
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord  # noqa: E402
-from signaling.patient_session import issue_patient_token  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 40
 

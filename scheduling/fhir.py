@@ -9,13 +9,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api import path_uuid
 from app.core.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.core.models import Role, utcnow
-from app.keys import DATABASE
-from app.security import Staff, authorize
+from app.web.api import path_uuid
+from app.web.identity import Staff, authorize
+from app.web.keys import DATABASE
 from scheduling import availability, service
-from scheduling.models import AppointmentStatus, ProviderSchedule
+from scheduling.models import AppointmentStatus, AppointmentView, ProviderSchedule
 from scheduling.routes import ANY_STAFF, audit_patient_read, audited_refusal
 from scheduling.slots import Span
 from scheduling.views import parse
@@ -55,7 +55,7 @@ def slot_resource(schedule: ProviderSchedule, span: Span, type_name: str) -> dic
     }
 
 
-def appointment_resource(view: service.AppointmentView) -> dict[str, Any]:
+def appointment_resource(view: AppointmentView) -> dict[str, Any]:
     a = view.appointment
     participant_status = "declined" if a.status == AppointmentStatus.CANCELLED else "accepted"
     body: dict[str, Any] = {

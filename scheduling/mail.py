@@ -5,17 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from scheduling import ics, outbox
 from scheduling.links import join_url, opens_at
+from scheduling.models import AppointmentView
 from scheduling.schemas import zone_named
-
-if TYPE_CHECKING:
-    from scheduling.service import AppointmentView
 
 REMINDER = "reminder"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from app.core.models import utc_column, utcnow
+from app.core.models import Patient, User, utc_column, utcnow
 
 
 class AppointmentStatus(enum.StrEnum):
@@ -142,3 +143,14 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """An appointment with the names a calendar shows."""
+
+    appointment: Appointment
+    patient: Patient
+    provider: User
+    kind: AppointmentType
+    timezone: str

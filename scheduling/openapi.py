@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.openapi import Spec, operation, path_param, ref, schemas_of
+from app.web.openapi import Spec, operation, path_param, ref, schemas_of
 from scheduling.schemas import (
     AppointmentPublic,
     AppointmentTypeIn,

@@ -9,7 +9,6 @@ steps is recognisable as the same message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -202,15 +201,3 @@ async def send_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
         await _audit_sent(db, message)
         sent += 1
     return sent
-
-
-async def run_sender(db: Database, settings: Settings) -> None:
-    """Forever: send what is due, then sleep a poll interval."""
-    while True:
-        try:
-            await send_due(db, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("outbox: sender pass failed; retrying")
-        await asyncio.sleep(settings.outbox_poll_seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.security import authorize
+from app.web.identity import authorize
 from scheduling.routes import MANAGERS
 
 routes = web.RouteTableDef()

@@ -6,12 +6,12 @@ import uuid
 
 from aiohttp import web
 
-from app.api import model_response, path_uuid
 from app.core import audit
 from app.core.errors import DomainError, Forbidden, InvalidInput
 from app.core.models import Patient, Role, utcnow
-from app.keys import DATABASE
-from app.security import Staff, actor_of, authorize, refuse
+from app.web.api import model_response, path_uuid
+from app.web.identity import Staff, actor_of, authorize, refuse
+from app.web.keys import DATABASE
 from scheduling import availability, patients
 from scheduling.models import AvailabilityException, AvailabilityRule, ProviderSchedule
 from scheduling.schemas import (

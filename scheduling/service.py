@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -19,23 +18,13 @@ from scheduling.models import (
     Appointment,
     AppointmentStatus,
     AppointmentType,
+    AppointmentView,
     ProviderSchedule,
 )
 from scheduling.patients import get_patient
 from scheduling.schemas import BookIn, zone_named
 
 TAKEN_MESSAGE = "That time is already booked for this provider; pick another slot."
-
-
-@dataclass(frozen=True)
-class AppointmentView:
-    """An appointment with the names a calendar shows."""
-
-    appointment: Appointment
-    patient: Patient
-    provider: User
-    kind: AppointmentType
-    timezone: str
 
 
 def _is_overlap(exc: sa.exc.IntegrityError) -> bool:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
@@ -14,8 +11,9 @@ from aiohttp import web
 from app.core import audit
 from app.core.config import Settings
 from app.core.db import Database
-from app.events import appointment_changed
-from app.keys import DATABASE, SETTINGS
+from app.web.events import appointment_changed
+from app.web.jobs import Job, run_periodically
+from app.web.keys import DATABASE, SETTINGS
 from scheduling import outbox, service
 
 log = logging.getLogger(__name__)
@@ -41,31 +39,46 @@ async def sweep_noshows(db: Database, settings: Settings) -> list[uuid.UUID]:
     return [appointment.id for appointment in changed]
 
 
-async def _noshow_loop(app: web.Application, db: Database, settings: Settings) -> None:
-    while True:
-        try:
-            for appointment_id in await sweep_noshows(db, settings):
-                # Live queues show the no-show at once.
-                await appointment_changed(app, appointment_id)
-        except Exception:
-            log.exception("no-show sweep failed; retrying")
-        await asyncio.sleep(settings.noshow_poll_seconds)
-
-
-async def background(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: run the sender and the sweep while the app runs (when enabled)."""
+def noshow_sweep(app: web.Application) -> Job | None:
+    """The periodic no-show sweep; live queues show each no-show at once."""
     settings = app[SETTINGS]
     if not settings.background_tasks:
-        yield
-        return
+        return None
     db = app[DATABASE]
-    tasks = [
-        asyncio.create_task(outbox.run_sender(db, settings), name="outbox-sender"),
-        asyncio.create_task(_noshow_loop(app, db, settings), name="noshow-sweep"),
-    ]
-    yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+
+    async def sweep() -> None:
+        for appointment_id in await sweep_noshows(db, settings):
+            await appointment_changed(app, appointment_id)
+
+    return sweep
+
+
+def outbox_sender(app: web.Application) -> Job | None:
+    """The periodic sender of due email."""
+    settings = app[SETTINGS]
+    if not settings.background_tasks:
+        return None
+    db = app[DATABASE]
+
+    async def send() -> None:
+        await outbox.send_due(db, settings)
+
+    return send
+
+
+def setup_jobs(app: web.Application) -> None:
+    """Send due email and sweep no-shows while the app runs (when background tasks are on)."""
+    run_periodically(
+        app,
+        "outbox-sender",
+        lambda app: app[SETTINGS].outbox_poll_seconds,
+        outbox_sender,
+        first_run_now=True,
+    )
+    run_periodically(
+        app,
+        "noshow-sweep",
+        lambda app: app[SETTINGS].noshow_poll_seconds,
+        noshow_sweep,
+        first_run_now=True,
+    )

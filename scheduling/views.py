@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from app.api import parse_model, read_json
 from app.core.errors import InvalidInput
+from app.web.api import parse_model, read_json
+from scheduling.models import AppointmentView
 from scheduling.schemas import AppointmentPublic, BookedPublic, SlotPublic, zone_named
-from scheduling.service import AppointmentView
 from scheduling.slots import Span
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,7 +36,7 @@ def _named(exc: InvalidInput) -> InvalidInput:
 
 
 def parse(model: type[M], data: Any) -> M:
-    """app.api.parse_model, with cross-field errors filed under their field."""
+    """app.web.api.parse_model, with cross-field errors filed under their field."""
     try:
         return parse_model(model, data)
     except InvalidInput as exc:
@@ -44,7 +44,7 @@ def parse(model: type[M], data: Any) -> M:
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
-    """app.api.read_json, with cross-field errors filed under their field."""
+    """app.web.api.read_json, with cross-field errors filed under their field."""
     try:
         return await read_json(request, model)
     except InvalidInput as exc:

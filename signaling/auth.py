@@ -8,7 +8,7 @@ from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from app.core.models import Role
-from app.security import Staff, optional_staff
+from app.web.identity import Staff, optional_staff
 
 
 def refused(code: str, message: str) -> Refused:

@@ -50,7 +50,7 @@ class TokenBucket:
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Handlers named `on_<event>` get here only for known events, within the client's rate.
 
-    Unknown events, malformed payloads (DomainError from `app.api.parse_model`) and crashes are
+    Unknown events, malformed payloads (DomainError from `app.web.api.parse_model`) and crashes are
     answered with an error acknowledgement and logged; the namespace keeps serving everyone.
     """
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.openapi import Spec, operation, path_param, schemas_of
-from signaling.checkin_routes import ConsentIn, DeviceCheckIn, IdentityIn
-from signaling.guest_routes import GuestInviteIn, GuestNameIn
+from app.web.openapi import Spec, operation, path_param, schemas_of
+from signaling.checkin.routes import ConsentIn, DeviceCheckIn, IdentityIn
+from signaling.visit.guest_routes import GuestInviteIn, GuestNameIn
 
 TOKEN = {
     "name": "token",

@@ -1,40 +1,57 @@
-"""Wires the waiting room into the app: namespaces, presence, notifier, listeners, heartbeat."""
+"""How signaling plugs into the app: Socket.IO, check-in, the queues, the visit and its relay."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
+import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from app.events import APPOINTMENT_LISTENERS
-from app.keys import DATABASE, REDIS, SETTINGS
-from signaling.checkin_routes import routes as checkin_routes
-from signaling.clinic_namespace import ClinicQueueNamespace
-from signaling.guest_routes import routes as guest_routes
-from signaling.keys import NOTIFIER, PRESENCE
-from signaling.notifier import QueueNotifier
-from signaling.pages import routes as page_routes
-from signaling.presence import MemoryPresence, PresenceStore, RedisPresence
-from signaling.server import SOCKET_SERVER
-from signaling.visit_namespace import VisitNamespace
-from signaling.waiting_namespace import WaitingRoomNamespace
+from app.web.events import on_appointment_changed
+from app.web.jobs import Job, run_periodically
+from app.web.keys import DATABASE, REDIS, SETTINGS
+from app.web.setup import add_openapi
+from signaling import openapi
+from signaling.checkin import pages as checkin_pages
+from signaling.checkin import routes as checkin_routes
+from signaling.queue import pages as queue_pages
+from signaling.queue.clinic_namespace import ClinicQueueNamespace
+from signaling.queue.keys import NOTIFIER, PRESENCE
+from signaling.queue.notifier import QueueNotifier
+from signaling.queue.presence import MemoryPresence, PresenceStore, RedisPresence
+from signaling.queue.waiting_namespace import WaitingRoomNamespace
+from signaling.relay.relay import setup_media_relay
+from signaling.server import SOCKET_SERVER, attach_socket_server, create_socket_server
+from signaling.visit import guest_routes
+from signaling.visit import pages as visit_pages
+from signaling.visit.namespace import VisitNamespace
 
-log = logging.getLogger(__name__)
+
+def setup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    attach_socket_server(app, create_socket_server(settings))
+    app.add_routes(checkin_pages.routes)
+    app.add_routes(checkin_routes.routes)
+    app.add_routes(queue_pages.routes)
+    app.add_routes(visit_pages.routes)
+    app.add_routes(guest_routes.routes)
+    _setup_queue(app)
+    app[SOCKET_SERVER].register_namespace(VisitNamespace(app))
+    setup_media_relay(app, settings)
+    add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
 
 
-def setup_waiting_room(app: web.Application) -> None:
-    """Call after the Socket.IO server is attached and the data layer is in cleanup_ctx."""
+def _setup_queue(app: web.Application) -> None:
+    """The waiting room and clinic queue namespaces, presence, and the notifier behind them."""
     sio = app[SOCKET_SERVER]
     waiting = WaitingRoomNamespace(app)
     sio.register_namespace(waiting)
     sio.register_namespace(ClinicQueueNamespace(app))
-    sio.register_namespace(VisitNamespace(app))
-    app.add_routes(checkin_routes)
-    app.add_routes(page_routes)
-    app.add_routes(guest_routes)
+
+    async def appointment_changed(appointment_id: uuid.UUID) -> None:
+        await app[NOTIFIER].appointment_changed(appointment_id)
+
+    on_appointment_changed(app, appointment_changed)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -49,24 +66,15 @@ def setup_waiting_room(app: web.Application) -> None:
             )
         else:
             presence = MemoryPresence(grace_seconds=settings.waiting_grace_seconds)
-        notifier = QueueNotifier(sio, app[DATABASE], presence)
         app[PRESENCE] = presence
-        app[NOTIFIER] = notifier
-        app[APPOINTMENT_LISTENERS].append(notifier.appointment_changed)
-        beat = asyncio.create_task(_heartbeat(waiting, settings.presence_beat_seconds))
+        app[NOTIFIER] = QueueNotifier(sio, app[DATABASE], presence)
         yield
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
         await waiting.close()
 
+    def heartbeat(app: web.Application) -> Job:
+        return waiting.beat
+
     app.cleanup_ctx.append(services)
-
-
-async def _heartbeat(waiting: WaitingRoomNamespace, seconds: float) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await waiting.beat()
-        except Exception:
-            log.exception("presence heartbeat failed")
+    run_periodically(
+        app, "presence-heartbeat", lambda app: app[SETTINGS].presence_beat_seconds, heartbeat
+    )

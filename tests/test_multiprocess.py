@@ -7,7 +7,7 @@ import pytest
 
 from app.core.models import Role
 from tests.conftest import Factory
-from tests.servers import server_env, server_process, wait_ready
+from tests.support.servers import server_env, server_process, wait_ready
 
 pytestmark = pytest.mark.multiprocess
 

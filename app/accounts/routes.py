@@ -9,23 +9,23 @@ from aiohttp import web
 
 from app.accounts import service
 from app.accounts.schemas import ClinicPublic, LoginIn, UserCreate, UserPublic
-from app.api import model_response, parse_model, path_uuid, read_json
 from app.core import audit
 from app.core.auth import SessionClaims, csrf_token_for, issue_session_token, session_expiry
 from app.core.errors import DomainError, NotFound
 from app.core.models import Role, User
-from app.keys import DATABASE, DENYLIST, RATE_LIMITER, SETTINGS
-from app.security import (
+from app.web.api import model_response, parse_model, path_uuid, read_json
+from app.web.csrf import csrf_token
+from app.web.identity import (
     SESSION_COOKIE,
     Staff,
     actor_of,
     authorize,
     client_addr,
-    csrf_token,
     optional_staff,
     refuse,
     set_session_cookie,
 )
+from app.web.keys import DATABASE, DENYLIST, RATE_LIMITER, SETTINGS
 
 routes = web.RouteTableDef()
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.events import DomainEvent, take_committed
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[DomainEvent], Awaitable[None]]
 
 
 class Database:
@@ -32,11 +39,28 @@ class Database:
         # SQLite serialises writers itself, but the audit chain reads then writes; in one
         # process this lock keeps that pair atomic (several processes need PostgreSQL).
         self.audit_lock = asyncio.Lock()
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber` with each domain event of every transaction that commits."""
+        self._subscribers.append(subscriber)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
-            yield session
+        """A session; the events of what it committed are delivered once it is closed."""
+        try:
+            async with self.sessionmaker() as session:
+                yield session
+        finally:
+            await self._deliver(take_committed(session))
+
+    async def _deliver(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            for subscriber in self._subscribers:
+                try:
+                    await subscriber(event)
+                except Exception:
+                    log.exception("a subscriber failed on %s", event)
 
     def write_queue(self) -> AbstractAsyncContextManager[object]:
         """Hold around a short write transaction. SQLite admits one writer and makes the others

@@ -16,16 +16,17 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api import path_uuid
 from app.core.errors import NotFound
 from app.core.models import AuditEvent, Patient, Role, User, utcnow
-from app.keys import NOTE_KEYRING, SETTINGS
 from app.records import encounters, service
 from app.records.crypto import Keyring
+from app.records.keys import NOTE_KEYRING
 from app.records.models import ConsultNote, NoteAddendum, NoteStatus
 from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import SECTION_NAMES, AddendumPublic, NotePublic
-from app.security import authorize
+from app.web.api import path_uuid
+from app.web.identity import authorize
+from app.web.keys import SETTINGS
 
 Resource = dict[str, Any]
 LOINC = "http://loinc.org"

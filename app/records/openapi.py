@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from app.openapi import Spec, operation, path_param, ref, schemas_of
 from app.records.schemas import (
     AddendumCreate,
     AddendumPublic,
@@ -15,6 +14,7 @@ from app.records.schemas import (
     PatientRecord,
 )
 from app.records.visits import SummaryAmendment, VisitSummary
+from app.web.openapi import Spec, operation, path_param, ref, schemas_of
 from signaling.openapi import TOKEN as JOIN_TOKEN
 
 PATIENT_ID = path_param("patient_id", "A patient of the caller's clinic")

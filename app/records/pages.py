@@ -10,13 +10,14 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api import path_uuid
 from app.core.models import Patient, Role
-from app.keys import NOTE_KEYRING, SETTINGS
 from app.records import service
+from app.records.keys import NOTE_KEYRING
 from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import SECTION_NAMES, NotePublic
-from app.security import authorize
+from app.web.api import path_uuid
+from app.web.identity import authorize
+from app.web.keys import SETTINGS
 
 routes = web.RouteTableDef()
 

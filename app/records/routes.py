@@ -14,12 +14,11 @@ from typing import TypeVar
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api import model_response, path_uuid, read_json
 from app.core import audit
 from app.core.errors import DomainError
 from app.core.models import Role
-from app.keys import DATABASE, NOTE_KEYRING, SETTINGS
 from app.records import service
+from app.records.keys import NOTE_KEYRING
 from app.records.schemas import (
     AddendumCreate,
     AddendumPublic,
@@ -30,7 +29,9 @@ from app.records.schemas import (
     PatientPublic,
     PatientRecord,
 )
-from app.security import Staff, actor_of, authorize
+from app.web.api import model_response, path_uuid, read_json
+from app.web.identity import Staff, actor_of, authorize
+from app.web.keys import DATABASE, SETTINGS
 
 routes = web.RouteTableDef()
 T = TypeVar("T")

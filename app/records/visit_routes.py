@@ -6,17 +6,18 @@ from __future__ import annotations
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api import model_response, path_uuid
 from app.core import audit
 from app.core.errors import DomainError
 from app.core.models import Role
-from app.keys import DATABASE, NOTE_KEYRING, SETTINGS
 from app.records import visits
+from app.records.keys import NOTE_KEYRING
 from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import NotePublic
-from app.security import authorize, client_addr
-from signaling import checkin
-from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+from app.web.api import model_response, path_uuid
+from app.web.identity import authorize, client_addr
+from app.web.keys import DATABASE, SETTINGS
+from signaling.checkin import service as checkin
+from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 
 routes = web.RouteTableDef()
 

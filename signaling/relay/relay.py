@@ -9,7 +9,7 @@ from aiohttp import web
 from aiortc import RTCIceServer, RTCSessionDescription
 
 from app.core.config import Settings
-from signaling.ice import relay_ice_servers
+from signaling.relay.ice import relay_ice_servers
 from signaling.relay.room import MAX_PARTICIPANTS, Participant, Room
 
 

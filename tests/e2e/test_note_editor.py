@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.core.models import Role
-from app.keys import DATABASE
+from app.web.keys import DATABASE
 from tests.conftest import Factory
 
 pytestmark = pytest.mark.e2e

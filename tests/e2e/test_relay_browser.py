@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
 from signaling.relay import MediaRelay
-from signaling.relay.harness import harness_app
+from tests.support.relay_harness import harness_app
 
 pytestmark = pytest.mark.e2e
 

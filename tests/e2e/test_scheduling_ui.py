@@ -12,8 +12,8 @@ from aiosmtpd.controller import Controller
 from icalendar import Calendar as ICalendar
 from playwright.async_api import async_playwright, expect
 
-from app.keys import DATABASE
 from app.main import create_app
+from app.web.keys import DATABASE
 from scheduling.models import Appointment
 from tests.conftest import Factory
 from tests.scheduling.conftest import Inbox, SchedulingFactory, at, free_port, next_weekday

@@ -17,10 +17,11 @@ from sqlmodel import col, select
 
 from app.core.db import Database
 from app.core.models import AuditEvent, utcnow
-from app.keys import NOTE_KEYRING, SETTINGS
 from app.records.crypto import seal_sections
+from app.records.keys import NOTE_KEYRING
 from app.records.models import ConsultNote, NoteStatus
 from app.records.schemas import NoteSections
+from app.web.keys import SETTINGS
 from scheduling.links import join_token
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType, ProviderSchedule
 from signaling.models import Visit
@@ -83,7 +84,7 @@ async def hold_visit(
 
 
 async def end_visit(db: Database, held: HeldVisit) -> None:
-    """What the provider's "End visit" does (signaling.visit.end_visit)."""
+    """What the provider's "End visit" does (signaling.visit.service.end_visit)."""
     async with db.session() as session:
         visit = await session.get(Visit, held.visit.id)
         appointment = await session.get(Appointment, held.appointment.id)

@@ -10,8 +10,8 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.schedule import Schedule
 from sqlmodel import select
 
-from app.access_log import loggable_path
 from app.core.models import AuditEvent, Role
+from app.web.access_log import loggable_path
 from scheduling.links import join_url
 from scheduling.models import Appointment
 from tests.conftest import bearer_login

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET
 from tests.scheduling.conftest import at, book_body, next_weekday
-from tests.servers import server_env, server_process
+from tests.support.servers import server_env, server_process
 
 ROUNDS = 20
 CONTENDERS = 10

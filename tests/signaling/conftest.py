@@ -69,9 +69,12 @@ class WaitingFactory:
             birth_date=BIRTH_DATE,
             email=f"{given.lower()}@mail.example",
         )
-        start = datetime.now(UTC) + starts_in
-        # Keep the appointment on today's date in UTC, where the provider's queue looks.
-        start = min(start, datetime.now(UTC).replace(hour=23, minute=0, second=0, microsecond=0))
+        now = datetime.now(UTC)
+        # An appointment of the next hour stays on today's date in UTC, where the provider's queue
+        # looks: late in the evening, count from 22:30 instead of now (order and gaps are kept,
+        # so appointments of one provider never overlap).
+        evening = now.replace(hour=22, minute=30, second=0, microsecond=0)
+        start = (min(now, evening) if starts_in <= timedelta(hours=1) else now) + starts_in
         appointment = Appointment(
             clinic_id=clinic.id,
             provider_id=provider.id,

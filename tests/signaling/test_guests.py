@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from app.core.audit import AuditEvent
 from app.core.db import Database
-from signaling.guest_tokens import (
+from signaling.visit.guest_tokens import (
     guest_link_token,
     issue_guest_session,
     read_guest_link,

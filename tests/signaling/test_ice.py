@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings, SettingsError
-from signaling.ice import browser_ice_servers, relay_ice_servers, turn_credentials
 from signaling.relay import MediaRelay
+from signaling.relay.ice import browser_ice_servers, relay_ice_servers, turn_credentials
 from tests.signaling.peers import ClientPeer
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -10,9 +10,9 @@ import pytest
 import socketio
 from pydantic import BaseModel, Field
 
-from app.api import parse_model
 from app.core.models import Role
 from app.main import create_app
+from app.web.api import parse_model
 from signaling.auth import staff_from_environ
 from signaling.namespace import GuardedNamespace
 from signaling.server import SOCKET_SERVER

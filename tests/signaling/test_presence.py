@@ -9,7 +9,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from signaling.presence import MemoryPresence, Presence, RedisPresence
+from signaling.queue.presence import MemoryPresence, Presence, RedisPresence
 
 # Redis-backed presence runs in the suite's Redis pass (REDIS_URL set), as the app does.
 REDIS_URL = os.environ.get("REDIS_URL")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from signaling.queue import WaitingPatient, queue_places
+from signaling.queue.places import WaitingPatient, queue_places
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

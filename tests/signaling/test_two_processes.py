@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.servers import server_env, server_process, wait_ready
 from tests.signaling.conftest import WaitingFactory, check_in, staff_headers
+from tests.support.servers import server_env, server_process, wait_ready
 
 pytestmark = [
     pytest.mark.multiprocess,

@@ -1,41 +1,25 @@
-"""Pages of the waiting room and the visit: the queues, the visit page and its ICE servers."""
+"""The visit page (provider, patient or guest) and its ICE servers."""
 
 from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.api import path_uuid
 from app.core import audit
 from app.core.errors import NotFound
-from app.core.models import Patient, Role, User
-from app.keys import DATABASE, SETTINGS
-from app.security import actor_of, authorize, client_addr, optional_staff, refuse
+from app.core.models import Patient, User
+from app.web.api import path_uuid
+from app.web.identity import actor_of, client_addr, optional_staff, refuse
+from app.web.keys import DATABASE, SETTINGS
 from scheduling.links import join_token
 from scheduling.models import Appointment
-from signaling import attendance
-from signaling import visit as visits
-from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
-from signaling.ice import browser_ice_servers
-from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.relay.ice import browser_ice_servers
+from signaling.visit import attendance
+from signaling.visit import service as visits
+from signaling.visit.guest_tokens import GUEST_COOKIE, read_guest_session
 
 routes = web.RouteTableDef()
-
-
-@routes.get("/provider/queue")
-async def provider_queue_page(request: web.Request) -> web.StreamResponse:
-    staff = await authorize(request, Role.PROVIDER)
-    return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": True}
-    )
-
-
-@routes.get("/scheduler/queues")
-async def clinic_queues_page(request: web.Request) -> web.StreamResponse:
-    staff = await authorize(request, Role.SCHEDULER, Role.ADMIN)
-    return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": False}
-    )
 
 
 @routes.get("/visit/{visit_id}")

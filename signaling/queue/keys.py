@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling.notifier import QueueNotifier
-from signaling.presence import PresenceStore
+from signaling.queue.notifier import QueueNotifier
+from signaling.queue.presence import PresenceStore
 
 PRESENCE = web.AppKey("presence", PresenceStore)
 NOTIFIER = web.AppKey("queue_notifier", QueueNotifier)

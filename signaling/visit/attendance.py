@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.models import utcnow
 from signaling.models import Visit, VisitParticipant
-from signaling.visit import Attendee
+from signaling.visit.service import Attendee
 
 
 async def joined(session: AsyncSession, who: Attendee) -> None:

@@ -1,26 +1,21 @@
-"""Who is asking: staff sessions from cookie or Bearer token, CSRF, and role checks."""
+"""Who is asking: staff sessions from cookie or Bearer token, role checks, and the Actor."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from urllib.parse import urlsplit
+from typing import Literal
 
 from aiohttp import web
 
 from app.core import audit
-from app.core.auth import SessionClaims, csrf_token_for, csrf_token_matches, decode_session_token
-from app.core.errors import CsrfFailed, DomainError, Forbidden, NotAuthenticated
+from app.core.auth import SessionClaims, decode_session_token
+from app.core.errors import DomainError, Forbidden, NotAuthenticated
 from app.core.models import Role, User
-from app.keys import DATABASE, DENYLIST, SETTINGS
+from app.web.keys import DATABASE, DENYLIST, SETTINGS
 
 SESSION_COOKIE = "oc_session"
-CSRF_HEADER = "X-CSRF-Token"
-CSRF_FIELD = "csrf_token"
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Signing in starts a session, so there is no session token to check; the Origin check applies.
-CSRF_EXEMPT_PATHS = frozenset({"/login", "/api/auth/login"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +38,8 @@ class Staff:
     def role(self) -> Role:
         return self.user.role
 
+
+ActorKind = Literal["staff", "patient", "guest", "anonymous"]
 
 _STAFF: web.RequestKey[Staff | None] = web.RequestKey("staff")
 _STAFF_ERROR: web.RequestKey[NotAuthenticated] = web.RequestKey("staff_error")
@@ -142,50 +139,6 @@ async def authorize(request: web.Request, *roles: Role) -> Staff:
     return staff
 
 
-def csrf_token(request: web.Request, staff: Staff) -> str:
-    return csrf_token_for(request.app[SETTINGS], staff.claims.jti)
-
-
-def _same_origin(request: web.Request) -> bool:
-    """Browsers say where a request comes from in Sec-Fetch-Site, which no page script can set.
-
-    Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even for same-origin
-    form posts, so a null Origin counts only with Sec-Fetch-Site: same-origin. Clients that
-    send neither header (API clients, curl) are not browsers riding on a cookie.
-    """
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        return fetch_site == "same-origin"
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    return origin != "null" and urlsplit(origin).netloc == request.host
-
-
-async def check_csrf(request: web.Request) -> None:
-    """Unsafe requests riding on the session cookie must carry the session's CSRF token."""
-    if request.method not in UNSAFE_METHODS:
-        return
-    if not _same_origin(request):
-        raise await refuse(
-            request, CsrfFailed("Cross-site request refused."), action="auth.csrf_refused"
-        )
-    if request.path in CSRF_EXEMPT_PATHS:
-        return
-    staff = await optional_staff(request)
-    if staff is None or not staff.via_cookie:
-        return
-    presented = request.headers.get(CSRF_HEADER)
-    if presented is None and request.content_type == "application/x-www-form-urlencoded":
-        presented = str((await request.post()).get(CSRF_FIELD, "")) or None
-    if not csrf_token_matches(request.app[SETTINGS], staff.claims.jti, presented):
-        raise await refuse(
-            request,
-            CsrfFailed("Missing or wrong CSRF token; reload the page and try again."),
-            action="auth.csrf_refused",
-        )
-
-
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
     settings = request.app[SETTINGS]
     response.set_cookie(
@@ -197,3 +150,50 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
         path="/",
         max_age=settings.session_max_hours * 3600,
     )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever is acting, whichever way they came in: one type for every domain.
+
+    Staff sign in; a patient is known by a confirmed join link; a guest by a guest link; an
+    anonymous actor is known by address only. Services check ownership against this.
+    """
+
+    kind: ActorKind
+    id: uuid.UUID | None
+    role: str | None
+    clinic_id: uuid.UUID | None
+    client_addr: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.is_staff and self.role in {r.value for r in roles}
+
+    def for_audit(self) -> audit.Actor:
+        """The actor as the audit trail records it."""
+        return audit.Actor(
+            id=None if self.id is None else str(self.id),
+            role=self.role,
+            clinic_id=None if self.clinic_id is None else str(self.clinic_id),
+            client_addr=self.client_addr,
+        )
+
+
+def staff_actor(request: web.Request, staff: Staff) -> Actor:
+    return Actor("staff", staff.id, staff.role.value, staff.clinic_id, client_addr(request))
+
+
+def patient_actor(request: web.Request, patient_id: uuid.UUID, clinic_id: uuid.UUID) -> Actor:
+    return Actor("patient", patient_id, "patient", clinic_id, client_addr(request))
+
+
+def guest_actor(request: web.Request, guest_id: uuid.UUID, clinic_id: uuid.UUID) -> Actor:
+    return Actor("guest", guest_id, "guest", clinic_id, client_addr(request))
+
+
+def anonymous_actor(request: web.Request) -> Actor:
+    return Actor("anonymous", None, None, None, client_addr(request))

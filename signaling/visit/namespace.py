@@ -11,26 +11,26 @@ from aiortc import RTCSessionDescription
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api import parse_model
 from app.core import audit
 from app.core.db import Database
 from app.core.errors import Conflict, DomainError, InvalidInput
-from app.events import appointment_changed
-from app.keys import DATABASE, SETTINGS
-from app.security import actor_of, client_addr, optional_staff
-from signaling import attendance, guests
-from signaling import visit as visits
+from app.web.api import parse_model
+from app.web.events import appointment_changed
+from app.web.identity import actor_of, client_addr, optional_staff
+from app.web.keys import DATABASE, SETTINGS
 from signaling.auth import refused, request_of
-from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
-from signaling.keys import NOTIFIER
+from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
-from signaling.notifier import WAITING_NAMESPACE, guest_room
-from signaling.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.queue.keys import NOTIFIER
+from signaling.queue.notifier import WAITING_NAMESPACE, guest_room
 from signaling.relay import MediaRelay, RelayError, RoomFull
 from signaling.relay.relay import MEDIA_RELAY
 from signaling.relay.room import MAX_PARTICIPANTS
 from signaling.server import SOCKET_SERVER
+from signaling.visit import attendance, guests
+from signaling.visit import service as visits
+from signaling.visit.guest_tokens import GUEST_COOKIE, read_guest_session
 
 log = logging.getLogger(__name__)
 

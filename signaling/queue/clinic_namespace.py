@@ -8,26 +8,26 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api import parse_model
 from app.core import audit
 from app.core.db import Database
 from app.core.errors import Forbidden
 from app.core.models import Role, User, utcnow
-from app.keys import DATABASE
-from app.security import actor_of
+from app.web.api import parse_model
+from app.web.identity import actor_of
+from app.web.keys import DATABASE
 from scheduling.models import Appointment
-from signaling import clinic_queue
 from signaling.auth import request_of, staff_from_environ
-from signaling.keys import NOTIFIER, PRESENCE
 from signaling.namespace import GuardedNamespace
-from signaling.notifier import (
+from signaling.queue import service as clinic_queue
+from signaling.queue.keys import NOTIFIER, PRESENCE
+from signaling.queue.notifier import (
     WAITING_NAMESPACE,
     QueueNotifier,
     appointment_room,
     clinic_room,
     provider_room,
 )
-from signaling.presence import PresenceStore
+from signaling.queue.presence import PresenceStore
 
 
 class MessageIn(BaseModel):

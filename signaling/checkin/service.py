@@ -16,8 +16,8 @@ from app.core.errors import Conflict, DomainError, NotFound
 from app.core.models import Patient, User, utcnow
 from scheduling.links import LinkState, link_state, read_join_token
 from scheduling.models import Appointment, AppointmentStatus
+from signaling.checkin.patient_session import PatientClaims
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord, WaitingMessage
-from signaling.patient_session import PatientClaims
 
 DEFAULT_CONSENT_TITLE = "Consent to a telehealth visit"
 DEFAULT_CONSENT_BODY = """\

@@ -16,8 +16,8 @@ from app.core.models import Patient, User, utcnow
 from scheduling import availability
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from signaling.models import CheckIn, Visit, VisitGuest, WaitingMessage
-from signaling.presence import Presence, PresenceStore
-from signaling.queue import QueuePlace, WaitingPatient, queue_places
+from signaling.queue.places import QueuePlace, WaitingPatient, queue_places
+from signaling.queue.presence import Presence, PresenceStore
 
 NOT_ARRIVED = "not arrived"
 CHECKING_IN = "checking in"

@@ -11,9 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.models import Patient, User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
-from signaling.guest_tokens import GuestClaims
+from signaling.checkin.patient_session import PatientClaims
 from signaling.models import Visit, VisitGuest, VisitMessage
-from signaling.patient_session import PatientClaims
+from signaling.visit.guest_tokens import GuestClaims
 
 PROVIDER = "provider"
 PATIENT = "patient"

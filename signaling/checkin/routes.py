@@ -8,22 +8,22 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api import read_json
 from app.core import audit
 from app.core.errors import InvalidInput, TooManyRequests
 from app.core.models import utcnow
-from app.keys import DATABASE, RATE_LIMITER, SETTINGS
-from app.security import client_addr
-from signaling import checkin
-from signaling.checkin import Arrival, LinkLocked
-from signaling.keys import NOTIFIER
-from signaling.notifier import CLINIC_NAMESPACE, clinic_room, provider_room
-from signaling.patient_session import (
+from app.web.api import read_json
+from app.web.identity import client_addr
+from app.web.keys import DATABASE, RATE_LIMITER, SETTINGS
+from signaling.checkin import service as checkin
+from signaling.checkin.patient_session import (
     PATIENT_COOKIE,
     issue_patient_token,
     read_patient_token,
     set_patient_cookie,
 )
+from signaling.checkin.service import Arrival, LinkLocked
+from signaling.queue.keys import NOTIFIER
+from signaling.queue.notifier import CLINIC_NAMESPACE, clinic_room, provider_room
 from signaling.server import SOCKET_SERVER
 
 routes = web.RouteTableDef()

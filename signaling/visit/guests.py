@@ -18,12 +18,17 @@ from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.models import User, utcnow
 from scheduling.models import Appointment
-from signaling import checkin
-from signaling.checkin import LinkNotOpen, NeedsStep
-from signaling.guest_tokens import GuestClaims, guest_expiry, guest_link_token, read_guest_link
+from signaling.checkin import service as checkin
+from signaling.checkin.service import LinkNotOpen, NeedsStep
 from signaling.models import ConsentDocument, Visit, VisitGuest
 from signaling.relay.room import MAX_PARTICIPANTS
-from signaling.visit import PROVIDER, Attendee, require_open
+from signaling.visit.guest_tokens import (
+    GuestClaims,
+    guest_expiry,
+    guest_link_token,
+    read_guest_link,
+)
+from signaling.visit.service import PROVIDER, Attendee, require_open
 
 # The patient and the provider take two of the relay's places.
 MAX_GUESTS = MAX_PARTICIPANTS - 2

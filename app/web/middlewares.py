@@ -11,8 +11,9 @@ from aiohttp.typedefs import Handler
 
 from app.core.auth import issue_session_token
 from app.core.errors import DomainError, NotAuthenticated, TooManyRequests
-from app.keys import SETTINGS
-from app.security import SESSION_COOKIE, check_csrf, optional_staff, set_session_cookie
+from app.web.csrf import check_csrf
+from app.web.identity import SESSION_COOKIE, optional_staff, set_session_cookie
+from app.web.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 

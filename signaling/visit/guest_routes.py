@@ -6,24 +6,25 @@ import aiohttp_jinja2
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api import read_json
 from app.core import audit
 from app.core.models import utcnow
-from app.keys import DATABASE, SETTINGS
-from app.security import actor_of, client_addr
-from signaling import attendance, checkin, guests
-from signaling.checkin_routes import ConsentIn, DeviceCheckIn
-from signaling.guest_tokens import (
+from app.web.api import read_json
+from app.web.identity import actor_of, client_addr
+from app.web.keys import DATABASE, SETTINGS
+from signaling.checkin import service as checkin
+from signaling.checkin.routes import ConsentIn, DeviceCheckIn
+from signaling.visit import attendance, guests
+from signaling.visit.guest_tokens import (
     GUEST_COOKIE,
     guest_expiry,
     issue_guest_session,
     read_guest_session,
     set_guest_cookie,
 )
-from signaling.guests import GuestArrival
-from signaling.pages import visit_attendee
-from signaling.visit import Attendee
-from signaling.visit_namespace import guests_changed
+from signaling.visit.guests import GuestArrival
+from signaling.visit.namespace import guests_changed
+from signaling.visit.pages import visit_attendee
+from signaling.visit.service import Attendee
 
 routes = web.RouteTableDef()
 

@@ -13,19 +13,19 @@ from aiohttp import web
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
-from app.keys import DATABASE, SETTINGS
+from app.web.keys import DATABASE, SETTINGS
 from scheduling.models import Appointment
-from signaling import guests
 from signaling.auth import refused, request_of
-from signaling.checkin import leave_queue
-from signaling.clinic_queue import presence_key
-from signaling.guest_tokens import GUEST_COOKIE, read_guest_session
-from signaling.keys import NOTIFIER, PRESENCE
+from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.checkin.service import leave_queue
 from signaling.models import CheckIn
 from signaling.namespace import GuardedNamespace
-from signaling.notifier import QueueNotifier, appointment_room, guest_room
-from signaling.patient_session import PATIENT_COOKIE, read_patient_token
-from signaling.presence import Presence, PresenceStore
+from signaling.queue.keys import NOTIFIER, PRESENCE
+from signaling.queue.notifier import QueueNotifier, appointment_room, guest_room
+from signaling.queue.presence import Presence, PresenceStore
+from signaling.queue.service import presence_key
+from signaling.visit import guests
+from signaling.visit.guest_tokens import GUEST_COOKIE, read_guest_session
 
 log = logging.getLogger(__name__)
 

@@ -1,40 +1,18 @@
-"""Role landing pages, health probes, the clinic's audit trail and the OpenAPI description."""
+"""Platform routes: health probes, the clinic's audit trail and the OpenAPI description."""
 
 from __future__ import annotations
 
-import aiohttp_jinja2
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from app.accounts.routes import landing_for
-from app.api import parse_model
 from app.core import audit
 from app.core.models import Role
-from app.keys import DATABASE, OPENAPI, REDIS
-from app.security import authorize, optional_staff
+from app.web.api import parse_model
+from app.web.identity import authorize
+from app.web.keys import DATABASE, OPENAPI_FRAGMENTS, REDIS
+from app.web.openapi import build_spec
 
 routes = web.RouteTableDef()
-
-
-@routes.get("/")
-async def home(request: web.Request) -> web.StreamResponse:
-    staff = await optional_staff(request)
-    raise web.HTTPSeeOther(landing_for(staff.role) if staff else "/login")
-
-
-def _landing(role: Role, template: str) -> web.RouteDef:
-    async def page(request: web.Request) -> web.StreamResponse:
-        staff = await authorize(request, role)
-        return aiohttp_jinja2.render_template(template, request, {"staff": staff})
-
-    return web.get(landing_for(role), page, name=f"landing_{role.value}")
-
-
-LANDING_ROUTES = [
-    _landing(Role.ADMIN, "admin.html"),
-    _landing(Role.SCHEDULER, "scheduler.html"),
-    _landing(Role.PROVIDER, "provider.html"),
-]
 
 
 @routes.get("/healthz")
@@ -81,4 +59,4 @@ async def audit_events(request: web.Request) -> web.Response:
 
 @routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI])
+    return web.json_response(build_spec(request.app[OPENAPI_FRAGMENTS]))

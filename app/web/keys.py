@@ -10,12 +10,11 @@ from redis.asyncio import Redis
 from app.core.auth import RateLimiter, SessionDenylist
 from app.core.config import Settings
 from app.core.db import Database
-from app.records.crypto import Keyring
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 DENYLIST = web.AppKey("denylist", SessionDenylist)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
-OPENAPI = web.AppKey("openapi", dict[str, Any])
-NOTE_KEYRING = web.AppKey("note_keyring", Keyring)
+OpenApiFragment = tuple[dict[str, Any], dict[str, dict[str, Any]]]
+OPENAPI_FRAGMENTS = web.AppKey("openapi_fragments", list[OpenApiFragment])

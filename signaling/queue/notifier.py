@@ -10,8 +10,8 @@ import socketio
 from app.core.db import Database
 from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
-from signaling.clinic_queue import provider_queue
-from signaling.presence import PresenceStore
+from signaling.queue.presence import PresenceStore
+from signaling.queue.service import provider_queue
 
 log = logging.getLogger(__name__)
 

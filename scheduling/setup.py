@@ -1,0 +1,17 @@
+"""How scheduling plugs into the app: its routes, pages, FHIR resources and background jobs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.web.setup import add_openapi
+from scheduling import appointment_routes, fhir, openapi, pages, routes, tasks
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes.routes)
+    app.add_routes(appointment_routes.routes)
+    app.add_routes(fhir.routes)
+    app.add_routes(pages.routes)
+    tasks.setup_jobs(app)
+    add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
