@@ -36,6 +36,16 @@ class Visitable:
     token: str
 
 
+def daytime_zone() -> str:
+    """A zone where it is around noon now: the provider's "today" (their queue's day) then
+    holds the appointments of the next hours at any time the suite runs."""
+    hours_ahead = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. +11
+    if hours_ahead == 0:
+        return "UTC"
+    # POSIX-style names: Etc/GMT-3 is three hours ahead of UTC.
+    return f"Etc/GMT{-hours_ahead:+d}"
+
+
 class WaitingFactory:
     def __init__(self, db: Database, factory: Factory, settings: Any) -> None:
         self.db = db
@@ -47,7 +57,9 @@ class WaitingFactory:
         provider = await self.factory.staff(Role.PROVIDER, clinic)
         scheduler = await self.factory.staff(Role.SCHEDULER, clinic)
         kind = AppointmentType(clinic_id=clinic.id, name="Video 20", duration_minutes=20)
-        schedule = ProviderSchedule(clinic_id=clinic.id, provider_id=provider.id, timezone="UTC")
+        schedule = ProviderSchedule(
+            clinic_id=clinic.id, provider_id=provider.id, timezone=daytime_zone()
+        )
         async with self.db.session() as session:
             session.add_all([kind, schedule])
             await session.commit()
@@ -69,12 +81,7 @@ class WaitingFactory:
             birth_date=BIRTH_DATE,
             email=f"{given.lower()}@mail.example",
         )
-        now = datetime.now(UTC)
-        # An appointment of the next hour stays on today's date in UTC, where the provider's queue
-        # looks: late in the evening, count from 22:30 instead of now (order and gaps are kept,
-        # so appointments of one provider never overlap).
-        evening = now.replace(hour=22, minute=30, second=0, microsecond=0)
-        start = (min(now, evening) if starts_in <= timedelta(hours=1) else now) + starts_in
+        start = datetime.now(UTC) + starts_in
         appointment = Appointment(
             clinic_id=clinic.id,
             provider_id=provider.id,
