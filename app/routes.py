@@ -31,9 +31,9 @@ def _landing(role: Role, template: str) -> web.RouteDef:
 
 
 LANDING_ROUTES = [
-    _landing(Role.ADMIN, "admin.html"),
-    _landing(Role.SCHEDULER, "scheduler.html"),
-    _landing(Role.PROVIDER, "provider.html"),
+    _landing(Role.ADMIN, "accounts/admin.html"),
+    _landing(Role.SCHEDULER, "accounts/scheduler.html"),
+    _landing(Role.PROVIDER, "accounts/provider.html"),
 ]
 
 

@@ -26,7 +26,7 @@ routes = web.RouteTableDef()
 async def provider_queue_page(request: web.Request) -> web.StreamResponse:
     staff = await authorize(request, Role.PROVIDER)
     return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": True}
+        "signaling/clinic_queue.html", request, {"staff": staff, "can_act": True}
     )
 
 
@@ -34,7 +34,7 @@ async def provider_queue_page(request: web.Request) -> web.StreamResponse:
 async def clinic_queues_page(request: web.Request) -> web.StreamResponse:
     staff = await authorize(request, Role.SCHEDULER, Role.ADMIN)
     return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": False}
+        "signaling/clinic_queue.html", request, {"staff": staff, "can_act": False}
     )
 
 
@@ -63,7 +63,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
     if summary is not None:
         await _audit_visit(request, who, "visit.attendance_read")
     return aiohttp_jinja2.render_template(
-        "visit.html",
+        "signaling/visit.html",
         request,
         {
             "visit": who.visit,
