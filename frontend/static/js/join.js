@@ -1,6 +1,7 @@
 // The way into a visit: the patient's check-in (identity, consent, device check, waiting room),
 // or a guest's (their name instead of the identity check; they wait to be let in, not in line).
-import { api, ApiError, el } from "./app.js";
+import { api, ApiError } from "./shared/api.js";
+import { el } from "./shared/dom.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
 const root = document.getElementById("checkin");

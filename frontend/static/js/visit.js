@@ -2,10 +2,10 @@
 // aiortc has no ICE restart, so every recovery (reload, dropped socket, failed peer) is a new
 // RTCPeerConnection and a new offer; the relay replaces the participant's old connection.
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
-import { QualityMeter } from "./visit_quality.js";
-import { setupGuests } from "./visit_guests.js";
-import { OutgoingVideo } from "./visit_media.js";
-import { RemoteStage } from "./visit_stage.js";
+import { QualityMeter } from "./visit/quality.js";
+import { setupGuests } from "./visit/guests.js";
+import { OutgoingVideo } from "./visit/media.js";
+import { RemoteStage } from "./visit/stage.js";
 
 const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;

@@ -3,7 +3,9 @@
 // text is flushed with a keepalive request when the page goes away, and also kept in this tab's
 // sessionStorage until the reloaded page has confirmed it on the server (the flush and the
 // reloaded page's first read can reach the server in either order).
-import { api, csrfToken, el, formatLocal } from "./app.js";
+import { api, csrfToken } from "./shared/api.js";
+import { el } from "./shared/dom.js";
+import { formatLocal } from "./shared/format.js";
 
 const DEBOUNCE_MS = 800; // quiet time after the last keystroke before saving
 const MAX_WAIT_MS = 4000; // continuous typing still saves this often
