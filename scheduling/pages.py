@@ -15,4 +15,4 @@ routes = web.RouteTableDef()
 async def provider_hours_page(request: web.Request) -> web.StreamResponse:
     """Weekly hours, days off and extra hours of the clinic's providers, and its visit types."""
     staff = await authorize(request, *MANAGERS)
-    return aiohttp_jinja2.render_template("hours.html", request, {"staff": staff})
+    return aiohttp_jinja2.render_template("scheduling/hours.html", request, {"staff": staff})

@@ -27,7 +27,7 @@ def _landing(role: Role, template: str) -> web.RouteDef:
 
 
 LANDING_PAGES = [
-    _landing(Role.ADMIN, "admin.html"),
-    _landing(Role.SCHEDULER, "scheduler.html"),
-    _landing(Role.PROVIDER, "provider.html"),
+    _landing(Role.ADMIN, "accounts/admin.html"),
+    _landing(Role.SCHEDULER, "accounts/scheduler.html"),
+    _landing(Role.PROVIDER, "accounts/provider.html"),
 ]

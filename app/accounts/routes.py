@@ -104,7 +104,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         "signed_out": "signed_out" in request.query,
         "email": "",
     }
-    return aiohttp_jinja2.render_template("login.html", request, context)
+    return aiohttp_jinja2.render_template("accounts/login.html", request, context)
 
 
 @routes.post("/login")
@@ -117,7 +117,9 @@ async def login_form(request: web.Request) -> web.StreamResponse:
         user, token, _ = await _sign_in(request, login)
     except DomainError as exc:
         context = {"next": next_path, "error": exc.message, "email": email, "signed_out": False}
-        return aiohttp_jinja2.render_template("login.html", request, context, status=exc.status)
+        return aiohttp_jinja2.render_template(
+            "accounts/login.html", request, context, status=exc.status
+        )
     response = web.HTTPSeeOther(safe_next(next_path, user.role))
     set_session_cookie(response, request, token)
     raise response

@@ -58,4 +58,4 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     status = 200 if state in _SHOWN else 410
     if state == LinkState.INVALID:
         status = 404
-    return aiohttp_jinja2.render_template("join.html", request, context, status=status)
+    return aiohttp_jinja2.render_template("signaling/join.html", request, context, status=status)

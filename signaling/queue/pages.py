@@ -15,7 +15,7 @@ routes = web.RouteTableDef()
 async def provider_queue_page(request: web.Request) -> web.StreamResponse:
     staff = await authorize(request, Role.PROVIDER)
     return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": True}
+        "signaling/clinic_queue.html", request, {"staff": staff, "can_act": True}
     )
 
 
@@ -23,5 +23,5 @@ async def provider_queue_page(request: web.Request) -> web.StreamResponse:
 async def clinic_queues_page(request: web.Request) -> web.StreamResponse:
     staff = await authorize(request, Role.SCHEDULER, Role.ADMIN)
     return aiohttp_jinja2.render_template(
-        "clinic_queue.html", request, {"staff": staff, "can_act": False}
+        "signaling/clinic_queue.html", request, {"staff": staff, "can_act": False}
     )

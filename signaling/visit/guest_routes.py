@@ -151,7 +151,7 @@ async def guest_page(request: web.Request) -> web.StreamResponse:
             session, request.app[SETTINGS], request.match_info["token"]
         )
     return aiohttp_jinja2.render_template(
-        "join.html",
+        "signaling/join.html",
         request,
         {
             "state": "open",

@@ -47,7 +47,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
     if summary is not None:
         await _audit_visit(request, who, "visit.attendance_read")
     return aiohttp_jinja2.render_template(
-        "visit.html",
+        "signaling/visit.html",
         request,
         {
             "visit": who.visit,

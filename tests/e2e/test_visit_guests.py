@@ -144,7 +144,7 @@ async def test_quality_indicator_and_audio_only(contexts, waiting: WaitingFactor
     assert seen["quality"]["sendKbps"] > 0 and seen["quality"]["receiveKbps"] > 0
     levels = await patient.evaluate(
         """async () => {
-          const q = await import("/static/js/visit_quality.js");
+          const q = await import("/static/js/visit/quality.js");
           return [{lossRate: 0, rttMs: 20}, {lossRate: 0.04, rttMs: 20}, {lossRate: 0.2, rttMs: 20},
                   {lossRate: 0, rttMs: 900}].map(q.classify);
         }"""
@@ -153,7 +153,7 @@ async def test_quality_indicator_and_audio_only(contexts, waiting: WaitingFactor
     # A poor sample shows the plain-words warning.
     await patient.evaluate(
         """async () => {
-          const q = await import("/static/js/visit_quality.js");
+          const q = await import("/static/js/visit/quality.js");
           new q.QualityMeter({ peer: () => null, level: document.getElementById("quality-level"),
             detail: document.getElementById("quality-detail"),
             warning: document.getElementById("quality-warning") })

@@ -44,7 +44,7 @@ async def test_record_page_shows_demographics_notes_and_addenda(ward: Ward) -> N
     resp = await ward.client.get(f"/records/notes/{draft['id']}", headers=ward.author.headers)
     page = await resp.text()
     assert resp.status == 200 and "unsigned idea" in page
-    assert 'src="/static/js/note-editor.js"' in page
+    assert 'src="/static/js/note_editor.js"' in page
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
 

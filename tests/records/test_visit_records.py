@@ -322,7 +322,7 @@ async def test_the_summary_and_the_link_close_with_the_links_window(
     page = await client.get(f"/join/{held.token}")
     assert page.status == 200
     html = await page.text()
-    assert 'id="visit-summary"' in html and "visit-summary.js" in html
+    assert 'id="visit-summary"' in html and "visit_summary.js" in html
     assert ward.patient.family_name not in html and "Gargle" not in html
 
     # The window (start + OPENCONSULT_JOIN_CLOSES_MINUTES, 120 by default) closes.

@@ -1,5 +1,7 @@
 // Admin page: staff list (with unlock), adding staff, and the clinic's audit trail.
-import { api, el, formatLocal } from "./app.js";
+import { api } from "./shared/api.js";
+import { el } from "./shared/dom.js";
+import { formatLocal } from "./shared/format.js";
 
 // Staff names by id, so the audit trail names people instead of showing ids.
 const staffNames = new Map();

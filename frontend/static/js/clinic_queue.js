@@ -1,5 +1,5 @@
 // The live clinic queue: today's patients per provider, with message and admit for the provider.
-import { el } from "./app.js";
+import { el } from "./shared/dom.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
 const appRoot = document.getElementById("queue-app");

@@ -1,5 +1,6 @@
 // Provider hours: weekly opening hours, days off / extra hours, and the clinic's visit types.
-import { api, el } from "./app.js";
+import { api } from "./shared/api.js";
+import { el } from "./shared/dom.js";
 
 const $ = (id) => document.getElementById(id);
 const zones = new Map(); // provider id -> time zone of their hours (null: none set up yet)

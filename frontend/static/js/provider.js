@@ -1,5 +1,6 @@
 // Provider page: my appointments today and over the next seven days, in my browser's zone.
-import { api, el } from "./app.js";
+import { api } from "./shared/api.js";
+import { el } from "./shared/dom.js";
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const day = (offset) => {

@@ -1,5 +1,5 @@
 // Patient record page: start a new draft note and open it in the editor.
-import { api } from "./app.js";
+import { api } from "./shared/api.js";
 
 const record = document.getElementById("record");
 const button = document.getElementById("new-note");

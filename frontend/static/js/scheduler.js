@@ -1,5 +1,6 @@
 // Scheduler page: free slots of a provider's day, booking for a patient, reschedule, cancel.
-import { api, el } from "./app.js";
+import { api } from "./shared/api.js";
+import { el } from "./shared/dom.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const state = { patient: null, rescheduling: null };

@@ -1,4 +1,4 @@
-// Shared helpers: JSON calls that carry the session's CSRF token and surface API errors.
+// Calls to the app's JSON API: they carry the session's CSRF token and surface API errors.
 
 export function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -40,19 +40,4 @@ export async function api(method, path, body) {
       error.message || `Request failed (${response.status})`, error.fields, error.detail);
   }
   return data;
-}
-
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
-  return node;
-}
-
-export function formatLocal(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }

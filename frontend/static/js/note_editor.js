@@ -3,7 +3,10 @@
 // text is flushed with a keepalive request when the page goes away, and also kept in this tab's
 // sessionStorage until the reloaded page has confirmed it on the server (the flush and the
 // reloaded page's first read can reach the server in either order).
-import { api, csrfToken, el, formatLocal } from "./app.js";
+import { api, csrfToken } from "./shared/api.js";
+import { el } from "./shared/dom.js";
+import { setupAddenda } from "./note_editor/addenda.js";
+import { formatLocal, formatTimeOfDay } from "./shared/format.js";
 
 const DEBOUNCE_MS = 800; // quiet time after the last keystroke before saving
 const MAX_WAIT_MS = 4000; // continuous typing still saves this often
@@ -46,10 +49,6 @@ function say(text, kind = "muted") {
   statusLine.className = kind;
 }
 
-function savedAt(iso) {
-  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
-
 function lock(note) {
   noteStatus = "signed";
   for (const t of fields()) t.readOnly = true;
@@ -86,11 +85,11 @@ async function save() {
     try {
       const note = await api("PUT", `/api/notes/${noteId}`, { version, sections: mine });
       version = note.version;
-      say(`Saved at ${savedAt(note.updated_at)}`, "notice");
+      say(`Saved at ${formatTimeOfDay(note.updated_at)}`, "notice");
     } catch (err) {
       if (err.status === 409 && err.code === "version_conflict" && same(err.detail.current.sections, mine)) {
         version = err.detail.current.version; // our own earlier flush already stored this text
-        say(`Saved at ${savedAt(err.detail.current.updated_at)}`, "notice");
+        say(`Saved at ${formatTimeOfDay(err.detail.current.updated_at)}`, "notice");
       } else if (err.status === 409 && err.code === "version_conflict") {
         showConflict(err.detail.current, mine);
       } else if (err.status === 409 && err.code === "note_signed") {
@@ -197,31 +196,7 @@ if (signButton) {
   });
 }
 
-const addendumForm = document.getElementById("addendum-form");
-if (addendumForm) {
-  addendumForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const status = document.getElementById("addendum-status");
-    const entered = new FormData(addendumForm);
-    const body = {
-      reason: entered.get("reason"),
-      text: entered.get("text"),
-      amends_plan: entered.get("amends_plan") === "on",
-    };
-    status.textContent = "Saving…";
-    try {
-      const a = await api("POST", `/api/notes/${noteId}/addenda`, body);
-      document.getElementById("addenda").append(el("li", {},
-        el("p", { class: "muted" }, `${formatLocal(a.created_at)} · ${a.author_name} · Reason: ${a.reason}`
-          + (a.amends_plan ? " · amends the plan" : "")),
-        el("p", { class: "note-text" }, a.text)));
-      addendumForm.reset();
-      status.textContent = `Addendum saved at ${savedAt(a.created_at)}.`;
-    } catch (err) {
-      status.textContent = err.message;
-    }
-  });
-}
+setupAddenda(noteId);
 
 function takePending() {
   let pending = null;
@@ -249,7 +224,7 @@ async function refresh() {
     if (!dirty && note.version > version) {
       version = note.version;
       fill(note.sections);
-      say(`Saved at ${savedAt(note.updated_at)}`, "notice");
+      say(`Saved at ${formatTimeOfDay(note.updated_at)}`, "notice");
     }
     if (note.status === "signed" && noteStatus !== "signed") lock(note);
   } catch (err) {

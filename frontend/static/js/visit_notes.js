@@ -1,7 +1,7 @@
 // The provider's notes aside on the visit page: a clock of the visit's duration, and the
 // consult-note editor for the visit's appointment. The editor is the record's own
-// (records/_note_panel.html + note-editor.js), loaded once the note is opened or created.
-import { api } from "./app.js";
+// (records/_note_panel.html + note_editor.js), loaded once the note is opened or created.
+import { api } from "./shared/api.js";
 
 const aside = document.getElementById("visit-notes");
 const slot = document.getElementById("visit-note-slot");
@@ -51,7 +51,7 @@ async function openNote() {
     });
     if (!response.ok) throw new Error(`The note could not be loaded (${response.status}).`);
     slot.innerHTML = await response.text();
-    await import("./note-editor.js");
+    await import("./note_editor.js");
   } catch (err) {
     slot.replaceChildren();
     const problem = document.createElement("p");

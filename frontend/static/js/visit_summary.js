@@ -1,6 +1,8 @@
 // The patient's visit summary behind their join link, once the visit has ended. It needs the
 // patient session from the link (date of birth confirmed); without it, the form asks again.
-import { api, el, formatLocal } from "./app.js";
+import { api } from "./shared/api.js";
+import { el } from "./shared/dom.js";
+import { formatLocal } from "./shared/format.js";
 
 const root = document.getElementById("visit-summary");
 const token = root.dataset.token;

@@ -1,5 +1,6 @@
 // The provider's guest panel on the visit page: create guest links, see who waits, let them in.
-import { api, el } from "./app.js";
+import { api } from "../shared/api.js";
+import { el } from "../shared/dom.js";
 
 const STATUS_TEXT = {
   invited: "link not opened yet",

@@ -1,0 +1,72 @@
+// Your side of the call: the camera and microphone, and the switches for them (mute, camera
+// off, audio only). The camera's picture goes out through OutgoingVideo (media.js).
+
+export function setupControls({ outgoing, socket, say }) {
+  const muteButton = document.getElementById("mute-button");
+  const cameraButton = document.getElementById("camera-button");
+  const audioOnlyButton = document.getElementById("audio-only-button");
+  const remoteGrid = document.getElementById("remote-grid");
+  let media = null;
+  let micOn = true;
+  let cameraOn = true;
+
+  async function localMedia() {
+    if (media) return media;
+    try {
+      media = await navigator.mediaDevices.getUserMedia({
+        audio: true, video: { width: 640, height: 480 },
+      });
+    } catch (error) {
+      media = new MediaStream();
+      say("We could not use your camera or microphone, so others cannot see or hear you. "
+        + "Check your browser's permissions and reload the page.");
+    }
+    applyMediaSwitches();
+    outgoing.setCamera(media);
+    return media;
+  }
+
+  function applyMediaSwitches() {
+    if (!media) return;
+    media.getAudioTracks().forEach((t) => { t.enabled = micOn; });
+    media.getVideoTracks().forEach((t) => { t.enabled = cameraOn; });
+    muteButton.textContent = micOn ? "Mute microphone" : "Unmute microphone";
+    muteButton.setAttribute("aria-pressed", String(!micOn));
+    cameraButton.textContent = cameraOn ? "Turn camera off" : "Turn camera on";
+    cameraButton.setAttribute("aria-pressed", String(!cameraOn));
+  }
+
+  async function setAudioOnly(on) {
+    audioOnlyButton.setAttribute("aria-pressed", String(on));
+    remoteGrid.classList.toggle("audio-only", on);
+    await outgoing.setAudioOnly(on);
+    say(on ? "Audio only: you are not sending or receiving video." : "Video is back on.");
+    const connection = socket();
+    if (connection && connection.connected) {
+      try {
+        await connection.timeout(5000).emitWithAck("audio_only", { on });
+      } catch (error) {
+        say("The clinic did not confirm audio only; it applies when you reconnect.");
+      }
+    }
+  }
+
+  muteButton.addEventListener("click", () => {
+    micOn = !micOn;
+    applyMediaSwitches();
+  });
+
+  cameraButton.addEventListener("click", () => {
+    cameraOn = !cameraOn;
+    applyMediaSwitches();
+  });
+
+  audioOnlyButton.addEventListener("click", () => setAudioOnly(!outgoing.audioOnly));
+
+  // The visit is over: camera and microphone off for good.
+  function stop() {
+    if (media) media.getTracks().forEach((t) => t.stop());
+  }
+
+  return { localMedia, stop };
+}
