@@ -18,7 +18,7 @@ from scheduling.models import Appointment
 from signaling.auth import refused, request_of
 from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 from signaling.checkin.service import leave_queue
-from signaling.models import CheckIn
+from signaling.models import CheckIn, Visit
 from signaling.namespace import GuardedNamespace
 from signaling.queue.keys import NOTIFIER, PRESENCE
 from signaling.queue.notifier import QueueNotifier, appointment_room, guest_room
@@ -63,6 +63,11 @@ class WaitingRoomNamespace(GuardedNamespace):
         async with self.db.session() as session:
             appointment = await session.get(Appointment, claims.appointment_id)
             check_in = await session.get(CheckIn, claims.appointment_id)
+            visit = (
+                await session.get(Visit, check_in.visit_id)
+                if check_in is not None and check_in.visit_id is not None
+                else None
+            )
         if (
             appointment is None
             or appointment.version != claims.version
@@ -78,6 +83,7 @@ class WaitingRoomNamespace(GuardedNamespace):
         self._local[sid] = appointment.id
         await self.presence.connected(presence_key(appointment.id), sid)
         await self.notifier.provider_changed(appointment.provider_id)
+        await self._admitted_already(sid, visit)
 
     async def _connect_guest(self, sid: str, request: web.Request) -> None:
         """A visit's guest waits here, without a place in line, until the provider admits them."""
@@ -92,6 +98,15 @@ class WaitingRoomNamespace(GuardedNamespace):
         if arrival.guest.consent_accepted_at is None:
             raise refused("not_checked_in", "Please finish checking in first.")
         await self.enter_room(sid, guest_room(arrival.guest.id))
+        if arrival.guest.admitted_at is not None:
+            await self._admitted_already(sid, arrival.visit)
+
+    async def _admitted_already(self, sid: str, visit: Visit | None) -> None:
+        """An admit sent while this page was still connecting reached no one: say it again."""
+        if visit is not None and visit.ended_at is None:
+            await self.emit(
+                "admitted", {"visit_id": str(visit.id), "url": f"/visit/{visit.id}"}, to=sid
+            )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         appointment_id = self._local.pop(sid, None)
