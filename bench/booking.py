@@ -18,14 +18,10 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -35,66 +31,20 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# `python bench/booking.py` puts bench/ on the import path, not the repository root where
+# tests.support lives (app, scheduling and signaling also come from the editable install).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.auth import hash_password
 from app.core.db import Database
 from app.core.models import Clinic, Patient, Role, User
 from app.migrations import upgrade
 from scheduling.models import AppointmentType, AvailabilityRule, ProviderSchedule
+from tests.support.servers import app_server, server_env
 
 SECRET = "bench-secret-" + secrets.token_hex(24)
 PASSWORD = "bench-password-123"
 ZONE = "America/New_York"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def server(database_url: str, data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCONSULT_")}
-    env.pop("REDIS_URL", None)
-    env.update(
-        DATABASE_URL=database_url,
-        OPENCONSULT_SECRET_KEY=SECRET,
-        OPENCONSULT_DATA_DIR=str(data_dir),
-        OPENCONSULT_LOG_LEVEL="WARNING",
-        OPENCONSULT_BACKGROUND_TASKS="false",
-        OPENCONSULT_LOGIN_MAX_PER_ADDRESS="10000",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited early")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 async def seed(url: str, providers: int) -> dict[str, Any]:
@@ -233,7 +183,15 @@ async def bench_db(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     seeded = await seed(url, args.providers)
     first_day = next_monday()
-    with server(url, data_dir) as base:
+    env = server_env(
+        url,
+        data_dir,
+        OPENCONSULT_SECRET_KEY=SECRET,
+        OPENCONSULT_BACKGROUND_TASKS="false",
+        OPENCONSULT_LOGIN_MAX_PER_ADDRESS="10000",
+    )
+    with app_server(env) as server:
+        base = server.url
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             token = await login(http, base, seeded["email"])
             headers = {"Authorization": f"Bearer {token}"}

@@ -16,12 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,13 +29,17 @@ from pathlib import Path
 
 import aiohttp
 
+# `python bench/notes.py` puts bench/ on the import path, not the repository root where
+# tests.support lives (app, scheduling and signaling also come from the editable install).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from app.core.auth import issue_session_token
 from app.core.config import Settings, load_settings, new_note_key
 from app.core.db import Database
 from app.core.models import Clinic, Patient, Role, User
 from app.migrations import upgrade
+from tests.support.servers import app_server, server_env
 
-ROOT = Path(__file__).resolve().parent.parent
 FILLER = (
     "Patient reports intermittent symptoms; reviewed history, medications and allergies. "
 ) * 30  # ~2.5 kB: a realistic note body
@@ -65,13 +66,6 @@ class Tally:
     lost: int = 0
     reordered: int = 0
     errors: int = 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -114,22 +108,6 @@ async def seed(settings: Settings, providers: int) -> list[Provider]:
             settings, user_id=p.user_id, clinic_id=p.clinic_id, role=Role.PROVIDER
         )
     return out
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes], within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                async with http.get(f"{base}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("server did not become ready")
 
 
 async def run_provider(
@@ -208,52 +186,37 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
-    workdir = Path(tempfile.mkdtemp(prefix="oc-bench-"))
-    port = args.port or free_port()
-    env = {
-        **os.environ,
-        "OPENCONSULT_ENV": "development",
-        "OPENCONSULT_SECRET_KEY": secrets.token_urlsafe(48),
-        "OPENCONSULT_DATA_DIR": str(workdir),
-        "OPENCONSULT_NOTE_KEYS": new_note_key("bench"),
-        "OPENCONSULT_LOG_LEVEL": "WARNING",
-        "OPENCONSULT_HOST": "127.0.0.1",
-        "OPENCONSULT_PORT": str(port),
-    }
-    if args.database_url:
-        env["DATABASE_URL"] = args.database_url
-    else:
-        env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None) if not args.redis_url else env.update(REDIS_URL=args.redis_url)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("OPENCONSULT_", "DATABASE_"))})
-    settings = load_settings()
-    providers = await seed(settings, args.providers)
-    proc = subprocess.Popen(  # noqa: ASYNC220 - the server runs beside this loop
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    tally = Tally()
-    try:
-        await wait_ready(base, proc)
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            until = time.monotonic() + args.seconds
-            await asyncio.gather(
-                *(
-                    run_provider(http, base, p, tally, interval=args.interval, until=until)
-                    for p in providers
+    with tempfile.TemporaryDirectory(prefix="oc-bench-") as workdir:
+        database_url = args.database_url or f"sqlite+aiosqlite:///{workdir}/bench.db"
+        env = server_env(
+            database_url,
+            Path(workdir),
+            redis_url=args.redis_url,
+            OPENCONSULT_SECRET_KEY=secrets.token_urlsafe(48),
+            OPENCONSULT_NOTE_KEYS=new_note_key("bench"),
+        )
+        settings = load_settings(
+            env="test",
+            secret_key=env["OPENCONSULT_SECRET_KEY"],
+            note_keys=env["OPENCONSULT_NOTE_KEYS"],
+            DATABASE_URL=database_url,
+            data_dir=workdir,
+        )
+        providers = await seed(settings, args.providers)
+        tally = Tally()
+        with app_server(env, port=args.port or None) as server:
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                until = time.monotonic() + args.seconds
+                await asyncio.gather(
+                    *(
+                        run_provider(
+                            http, server.url, p, tally, interval=args.interval, until=until
+                        )
+                        for p in providers
+                    )
                 )
-            )
-            mismatched = await verify(http, base, providers)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+                mismatched = await verify(http, server.url, providers)
     database = "postgresql" if args.database_url else "sqlite"
     print(f"{args.providers} providers, one save every {args.interval}s for {args.seconds}s")
     print(f"database {database}, redis {'yes' if args.redis_url else 'no'}, one server process")

@@ -1,6 +1,6 @@
 """Media relay benchmark with real Chromium peers.
 
-Runs the relay in its own process (the harness app of signaling/relay/harness.py, on 127.0.0.1)
+Runs the relay in its own process (the harness app of tests/support/relay_harness.py, on 127.0.0.1)
 and headless Chromium participants against it, then prints:
 
 - server CPU (% of one core) per relayed stream, forwarding encoded frames vs transcoding,
@@ -20,28 +20,19 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
+# `python bench/relay.py` puts bench/ on the import path, not the repository root where
+# tests.support lives (app, scheduling and signaling also come from the editable install).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.servers import free_port, serving
+from tests.support.waiting import wait_for
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MIN_FPS = 18.0  # a visit is "sustained" while every stream is received at this rate or better
 
@@ -89,24 +80,6 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait(predicate: Any, limit: float, what: str) -> Any:
-    deadline = time.monotonic() + limit
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {limit}s: {what}")
-        await asyncio.sleep(0.05)
-
-
 class Visit:
     """Two Chromium pages (patient, provider) in one visit."""
 
@@ -136,7 +109,7 @@ class Visit:
                     raise RuntimeError(f"{who}: {state}")
             return bool(seen) and seen["framesDecoded"] > 0
 
-        await _wait(decoding, 20, f"{who} decodes {remote}")
+        await wait_for(decoding, 20, f"{who} decodes {remote}")
         self.first_frame_s.append(time.monotonic() - started)
 
     async def frames_per_stream(self) -> list[int]:
@@ -237,27 +210,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
     from playwright.async_api import async_playwright
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(  # noqa: ASYNC220 (started once, before any awaiting)
-        [sys.executable, __file__, "--serve", str(port)], env=env, cwd=ROOT
-    )
+    from tests.support import chromium
+
+    port = free_port()
+    command = [sys.executable, __file__, "--serve", str(port)]
     result: dict[str, Any] = {"peers": "headless Chromium (fake camera 640x480, fake mic)"}
-    try:
+    with serving(command, port=port, env=os.environ, health="/counts") as server:
+        base = server.url
         async with aiohttp.ClientSession() as session:
-
-            async def up() -> bool:
-                try:
-                    async with session.get(f"{base}/counts") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await _wait(up, 20, "relay server up")
             result["rss_mb_at_start"] = round(_rss_mb(server.pid), 1)
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = await chromium.launch(pw)
                 contexts = [await browser.new_context() for _ in range(2 * args.concurrent)]
                 pages = [await c.new_page() for c in contexts]
 
@@ -314,9 +277,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 result.update(await _ramp(base, server.pid, session, browser, args))
                 await browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     return result
 
 

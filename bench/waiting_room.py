@@ -17,13 +17,10 @@ import asyncio
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,25 +30,21 @@ import aiohttp
 import asyncpg
 import socketio
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# `python bench/waiting_room.py` puts bench/ on the import path, not the repository root where
+# tests.support lives (app, scheduling and signaling also come from the editable install).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.auth import hash_password, issue_session_token  # noqa: E402
-from app.core.config import load_settings  # noqa: E402
-from app.core.db import Database  # noqa: E402
-from app.core.models import Clinic, Patient, Role, User  # noqa: E402
-from app.migrations import upgrade  # noqa: E402
-from scheduling.models import Appointment, AppointmentType, ProviderSchedule  # noqa: E402
-from signaling.checkin.patient_session import issue_patient_token  # noqa: E402
-from signaling.models import CheckIn, ConsentDocument, ConsentRecord  # noqa: E402
+from app.core.auth import hash_password, issue_session_token
+from app.core.config import load_settings
+from app.core.db import Database
+from app.core.models import Clinic, Patient, Role, User
+from app.migrations import upgrade
+from scheduling.models import Appointment, AppointmentType, ProviderSchedule
+from signaling.checkin.patient_session import issue_patient_token
+from signaling.models import CheckIn, ConsentDocument, ConsentRecord
+from tests.support.servers import app_server, server_env
 
 SECRET = "bench-secret-" + "b" * 40
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -59,35 +52,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-@contextmanager
-def server(env: dict[str, str]):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @dataclass
@@ -325,34 +289,26 @@ async def measure(
     }
 
 
-def base_env(database_url: str, data_dir: str, redis_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCONSULT_")}
-    env.pop("REDIS_URL", None)
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "OPENCONSULT_ENV": "test",
-            "OPENCONSULT_SECRET_KEY": SECRET,
-            "OPENCONSULT_DATA_DIR": data_dir,
-            "OPENCONSULT_LOG_LEVEL": "ERROR",
-            "OPENCONSULT_BACKGROUND_TASKS": "false",
-        }
+def bench_env(database_url: str, data_dir: str, redis_url: str | None) -> dict[str, str]:
+    return server_env(
+        database_url,
+        Path(data_dir),
+        redis_url=redis_url,
+        OPENCONSULT_SECRET_KEY=SECRET,
+        OPENCONSULT_BACKGROUND_TASKS="false",
+        OPENCONSULT_LOG_LEVEL="ERROR",
     )
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-        env["OPENCONSULT_REDIS_KEY_PREFIX"] = f"bench:{uuid.uuid4().hex}:"
-    return env
 
 
 async def run_sqlite(size: int, per_provider: int, admits: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         seeded = await seed(url, size, per_provider)
-        with server(base_env(url, tmp, None)) as (base, pid):
+        with app_server(bench_env(url, tmp, None)) as server:
             result = await measure(
-                patients_base=base,
-                providers_base=base,
-                server_pids=[pid],
+                patients_base=server.url,
+                providers_base=server.url,
+                server_pids=[server.pid],
                 seeded=seeded,
                 admits=admits,
             )
@@ -371,12 +327,12 @@ async def run_two_processes(
     try:
         seeded = await seed(url, size, per_provider)
         with tempfile.TemporaryDirectory() as tmp:
-            env = base_env(url, tmp, redis_url)
-            with server(env) as (a, pid_a), server(env) as (b, pid_b):
+            env = bench_env(url, tmp, redis_url)
+            with app_server(env) as a, app_server(env) as b:
                 result = await measure(
-                    patients_base=a,
-                    providers_base=b,
-                    server_pids=[pid_a, pid_b],
+                    patients_base=a.url,
+                    providers_base=b.url,
+                    server_pids=[a.pid, b.pid],
                     seeded=seeded,
                     admits=admits,
                 )

@@ -29,6 +29,7 @@ from app.core.db import Database
 from app.core.models import Clinic, Patient, Role, User
 from app.main import create_app
 from app.migrations import upgrade
+from tests.support.servers import server_env
 
 PG_URL = os.environ.get("DATABASE_URL")
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -94,6 +95,14 @@ async def database_url(template_database: str, tmp_path: Path) -> AsyncIterator[
         target = tmp_path / "test.db"
         shutil.copyfile(source, target)
         yield f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def process_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of real server processes (`app_server`) on this test's database."""
+    return server_env(
+        database_url, tmp_path / "data", redis_url=REDIS_URL, OPENCONSULT_SECRET_KEY=TEST_SECRET
+    )
 
 
 @pytest.fixture

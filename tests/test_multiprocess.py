@@ -7,54 +7,49 @@ import pytest
 
 from app.core.models import Role
 from tests.conftest import Factory
-from tests.support.servers import server_env, server_process, wait_ready
+from tests.support.servers import app_server
 
 pytestmark = pytest.mark.multiprocess
 
 
-async def test_sign_out_on_one_process_revokes_on_the_other(
-    database_url, tmp_path, factory: Factory
-):
+async def test_sign_out_on_one_process_revokes_on_the_other(process_env, factory: Factory):
     account = await factory.staff(Role.ADMIN)
-    env = server_env(database_url, tmp_path / "data")
-    with server_process(env) as a, server_process(env) as b:
+    with (
+        app_server(process_env, health="/readyz") as a,
+        app_server(process_env, health="/readyz") as b,
+    ):
         async with aiohttp.ClientSession() as http:
-            await wait_ready(http, a)
-            await wait_ready(http, b)
             async with http.post(
-                f"{a}/api/auth/login",
+                f"{a.url}/api/auth/login",
                 json={"email": account.user.email, "password": account.password},
             ) as resp:
                 assert resp.status == 200
                 token = (await resp.json())["token"]
             headers = {"Authorization": f"Bearer {token}"}
-            async with http.get(f"{b}/api/me", headers=headers) as resp:
+            async with http.get(f"{b.url}/api/me", headers=headers) as resp:
                 assert resp.status == 200
                 assert (await resp.json())["user"]["email"] == account.user.email
-            async with http.post(f"{b}/api/auth/logout", headers=headers) as resp:
+            async with http.post(f"{b.url}/api/auth/logout", headers=headers) as resp:
                 assert resp.status == 204
-            async with http.get(f"{a}/api/me", headers=headers) as resp:
+            async with http.get(f"{a.url}/api/me", headers=headers) as resp:
                 assert resp.status == 401
 
 
-async def test_failed_logins_on_both_processes_count_toward_one_lock(
-    database_url, tmp_path, factory: Factory
-):
+async def test_failed_logins_on_both_processes_count_toward_one_lock(process_env, factory: Factory):
     account = await factory.staff(Role.PROVIDER)
-    env = server_env(database_url, tmp_path / "data")
-    with server_process(env) as a, server_process(env) as b:
+    with app_server(process_env) as a, app_server(process_env) as b:
         async with aiohttp.ClientSession() as http:
             statuses = []
             for i in range(5):
                 base = a if i % 2 == 0 else b
                 async with http.post(
-                    f"{base}/api/auth/login",
+                    f"{base.url}/api/auth/login",
                     json={"email": account.user.email, "password": "wrong-guess"},
                 ) as resp:
                     statuses.append(resp.status)
             assert statuses == [401, 401, 401, 401, 423]
             async with http.post(
-                f"{a}/api/auth/login",
+                f"{a.url}/api/auth/login",
                 json={"email": account.user.email, "password": account.password},
             ) as resp:
                 assert resp.status == 423

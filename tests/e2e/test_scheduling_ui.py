@@ -17,16 +17,8 @@ from app.web.keys import DATABASE
 from scheduling.models import Appointment
 from tests.conftest import Factory
 from tests.scheduling.conftest import Inbox, SchedulingFactory, at, free_port, next_weekday
+from tests.support import chromium
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 15_000
 
 
@@ -77,7 +69,7 @@ async def test_scheduler_books_reschedules_and_cancels_in_the_browser(scheduling
         return f'button.slot[data-start="{moment.isoformat().replace("+00:00", "Z")}"]'
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await chromium.launch(pw)
         try:
             context = await browser.new_context(timezone_id="America/New_York", locale="en-US")
             page = await context.new_page()
@@ -167,7 +159,7 @@ async def test_provider_sees_their_day_and_week(scheduling_server):
             )
             await session.commit()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await chromium.launch(pw)
         try:
             context = await browser.new_context(timezone_id="America/New_York", locale="en-US")
             page = await context.new_page()

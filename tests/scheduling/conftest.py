@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,15 +19,9 @@ from app.core.db import Database
 from app.core.models import Clinic, Patient, Role, User
 from scheduling.models import AppointmentType, AvailabilityRule, ProviderSchedule
 from tests.conftest import Factory, StaffAccount
+from tests.support.servers import free_port
 
 NY = "America/New_York"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Inbox:

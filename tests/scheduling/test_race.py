@@ -8,32 +8,23 @@ from datetime import time, timedelta
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_SECRET
 from tests.scheduling.conftest import at, book_body, next_weekday
-from tests.support.servers import server_env, server_process
+from tests.support.servers import app_server
 
 ROUNDS = 20
 CONTENDERS = 10
 
 
 @pytest.mark.multiprocess
-async def test_two_processes_twenty_rounds_exactly_one_booking_each(
-    client, sched, database_url, tmp_path
-):
+async def test_two_processes_twenty_rounds_exactly_one_booking_each(client, sched, process_env):
     # A whole-day calendar gives enough distinct slots for every round.
     cal = await sched.calendar(hours=(time(0), time(0)), weekdays=tuple(range(7)))
-    env = server_env(
-        database_url,
-        tmp_path / "data",
-        OPENCONSULT_SECRET_KEY=TEST_SECRET,
-        OPENCONSULT_BACKGROUND_TASKS="false",
-    )
     day = next_weekday(2)
-    with server_process(env) as first, server_process(env) as second:
+    with app_server(process_env) as first, app_server(process_env) as second:
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             async with http.post(
-                f"{first}/api/auth/login",
+                f"{first.url}/api/auth/login",
                 json={"email": cal.scheduler.user.email, "password": cal.scheduler.password},
             ) as resp:
                 assert resp.status == 200
@@ -50,7 +41,7 @@ async def test_two_processes_twenty_rounds_exactly_one_booking_each(
                 start = at(day, 0) + timedelta(minutes=30 * round_no)
                 body = book_body(cal, start)
                 statuses = await asyncio.gather(
-                    *[attempt(first if i % 2 else second, body) for i in range(CONTENDERS)]
+                    *[attempt((first if i % 2 else second).url, body) for i in range(CONTENDERS)]
                 )
                 outcomes.append(sorted(statuses))
     assert outcomes == [[201] + [409] * (CONTENDERS - 1)] * ROUNDS

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import (
     RTCBundlePolicy,
@@ -79,20 +80,18 @@ class ClientPeer:
         return str(answer.sdp)
 
     def video_from(self, relay: MediaRelay, room: str, remote: str) -> Received:
-        participant = relay.participant(room, self.name)
-        assert participant is not None
-        for mid, remote_id in participant.layout().items():
-            if remote_id == remote and self.received[mid].kind == "video":
-                return self.received[mid]
-        raise AssertionError(f"{self.name} has no video slot showing {remote}")
+        return self._from(relay, room, remote, "video")
 
     def audio_from(self, relay: MediaRelay, room: str, remote: str) -> Received:
+        return self._from(relay, room, remote, "audio")
+
+    def _from(self, relay: MediaRelay, room: str, remote: str, kind: str) -> Received:
         participant = relay.participant(room, self.name)
         assert participant is not None
         for mid, remote_id in participant.layout().items():
-            if remote_id == remote and self.received[mid].kind == "audio":
+            if remote_id == remote and self.received[mid].kind == kind:
                 return self.received[mid]
-        raise AssertionError(f"{self.name} has no audio slot showing {remote}")
+        raise AssertionError(f"{self.name} has no {kind} slot showing {remote}")
 
     async def close(self) -> None:
         for task in self._readers:
@@ -116,10 +115,27 @@ class ClientPeer:
                         stats.keyframes += 1
 
 
-async def wait_for(predicate: Callable[[], bool], limit: float, what: str) -> None:
-    """Poll `predicate()` until true; fail after `limit` seconds."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit}s waiting for {what}")
-        await asyncio.sleep(0.05)
+class Peers:
+    """The peers of one room of a relay, made and joined by name; all closed at the end."""
+
+    def __init__(self, relay: MediaRelay, room: str) -> None:
+        self.relay, self.room = relay, room
+        self.made: list[ClientPeer] = []
+
+    def __iter__(self) -> Iterator[ClientPeer]:
+        return iter(self.made)
+
+    async def join(self, *names: str, **options: Any) -> list[ClientPeer]:
+        """New peers (`options` go to each ClientPeer), joined one after the other."""
+        peers = [ClientPeer(name, **options) for name in names]
+        self.made += peers
+        for peer in peers:
+            await peer.join(self.relay, self.room)
+        return peers
+
+    async def __aenter__(self) -> Peers:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for peer in self.made:
+            await peer.close()

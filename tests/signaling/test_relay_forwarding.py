@@ -11,7 +11,8 @@ import pytest
 
 from signaling.relay import MediaRelay, RoomFull
 from signaling.relay.forwarding import SlotTrack
-from tests.signaling.peers import ClientPeer, wait_for
+from tests.signaling.peers import Peers
+from tests.support.waiting import wait_for
 
 ROOM = "visit-1"
 
@@ -24,11 +25,9 @@ async def relay() -> AsyncIterator[MediaRelay]:
 
 
 @pytest.fixture
-async def peers() -> AsyncIterator[list[ClientPeer]]:
-    made: list[ClientPeer] = []
-    yield made
-    for peer in made:
-        await peer.close()
+async def peers(relay: MediaRelay) -> AsyncIterator[Peers]:
+    async with Peers(relay, ROOM) as made:
+        yield made
 
 
 def _slots(relay: MediaRelay, who: str) -> list[SlotTrack]:
@@ -38,12 +37,9 @@ def _slots(relay: MediaRelay, who: str) -> list[SlotTrack]:
 
 
 async def test_two_participants_see_and_hear_each_other_without_transcoding(
-    relay: MediaRelay, peers: list[ClientPeer]
+    relay: MediaRelay, peers: Peers
 ) -> None:
-    patient, provider = ClientPeer("patient"), ClientPeer("provider")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+    patient, provider = await peers.join("patient", "provider")
 
     for viewer, remote in ((patient, "provider"), (provider, "patient")):
         video = viewer.video_from(relay, ROOM, remote)
@@ -69,12 +65,9 @@ async def test_two_participants_see_and_hear_each_other_without_transcoding(
 
 
 async def test_late_joiner_gets_a_picture_within_two_seconds(
-    relay: MediaRelay, peers: list[ClientPeer]
+    relay: MediaRelay, peers: Peers
 ) -> None:
-    patient, provider = ClientPeer("patient"), ClientPeer("provider")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+    _patient, provider = await peers.join("patient", "provider")
     first = provider.video_from(relay, ROOM, "patient")
     await wait_for(lambda: first.frames >= 30, 15, "provider's first frames")
     patient_side = relay.participant(ROOM, "patient")
@@ -83,9 +76,7 @@ async def test_late_joiner_gets_a_picture_within_two_seconds(
 
     # aiortc's encoder makes a keyframe only every 3000 frames: without a keyframe request
     # passed back to the patient, the interpreter would never decode a picture.
-    interpreter = ClientPeer("interpreter")
-    peers.append(interpreter)
-    await interpreter.join(relay, ROOM)
+    [interpreter] = await peers.join("interpreter")
     late = interpreter.video_from(relay, ROOM, "patient")
     await wait_for(lambda: interpreter.connected_at is not None, 10, "interpreter connected")
     await wait_for(lambda: late.frames > 0, 5, "interpreter's first picture")
@@ -104,12 +95,9 @@ async def test_late_joiner_gets_a_picture_within_two_seconds(
 
 
 async def test_viewer_picture_loss_indication_reaches_the_publisher(
-    relay: MediaRelay, peers: list[ClientPeer]
+    relay: MediaRelay, peers: Peers
 ) -> None:
-    patient, provider = ClientPeer("patient"), ClientPeer("provider")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+    _patient, provider = await peers.join("patient", "provider")
     seen = provider.video_from(relay, ROOM, "patient")
     await wait_for(lambda: seen.frames >= 30, 15, "provider's frames")
     await asyncio.sleep(0.5)  # past the relay's keyframe-request coalescing window
@@ -138,14 +126,11 @@ async def test_viewer_picture_loss_indication_reaches_the_publisher(
 
 
 async def test_codec_mismatch_falls_back_to_transcoding_for_that_leg(
-    relay: MediaRelay, peers: list[ClientPeer], caplog: pytest.LogCaptureFixture
+    relay: MediaRelay, peers: Peers, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="signaling.relay.room")
-    patient = ClientPeer("patient")  # VP8
-    provider = ClientPeer("provider", video_codec="video/H264")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+    [patient] = await peers.join("patient")  # VP8
+    [provider] = await peers.join("provider", video_codec="video/H264")
 
     h264_seen = provider.video_from(relay, ROOM, "patient")
     vp8_seen = patient.video_from(relay, ROOM, "provider")
@@ -167,13 +152,8 @@ async def test_codec_mismatch_falls_back_to_transcoding_for_that_leg(
         assert audio and all(s.forwarding and s.frames_transcoded == 0 for s in audio)
 
 
-async def test_leaving_and_ending_close_every_connection(
-    relay: MediaRelay, peers: list[ClientPeer]
-) -> None:
-    a, b, c = ClientPeer("a"), ClientPeer("b"), ClientPeer("c")
-    peers += [a, b, c]
-    for peer in (a, b, c):
-        await peer.join(relay, ROOM)
+async def test_leaving_and_ending_close_every_connection(relay: MediaRelay, peers: Peers) -> None:
+    a, _b, _c = await peers.join("a", "b", "c")
     await wait_for(lambda: a.video_from(relay, ROOM, "c").frames > 0, 15, "a sees c")
     c_side = relay.participant(ROOM, "c")
     assert c_side is not None
@@ -193,29 +173,17 @@ async def test_leaving_and_ending_close_every_connection(
         assert participant is not None and participant.pc.connectionState == "closed"
 
 
-async def test_a_visit_holds_four_participants_at_most(
-    relay: MediaRelay, peers: list[ClientPeer]
-) -> None:
-    for name in ("patient", "provider", "interpreter", "family"):
-        peer = ClientPeer(name)
-        peers.append(peer)
-        await peer.join(relay, ROOM)
-    extra = ClientPeer("extra")
-    peers.append(extra)
+async def test_a_visit_holds_four_participants_at_most(relay: MediaRelay, peers: Peers) -> None:
+    await peers.join("patient", "provider", "interpreter", "family")
     with pytest.raises(RoomFull):
-        await extra.join(relay, ROOM)
+        await peers.join("extra")
     family = relay.participant(ROOM, "family")
     assert family is not None
     assert set(family.layout().values()) == {"patient", "provider", "interpreter"}
 
 
-async def test_a_failed_connection_leaves_the_visit(
-    relay: MediaRelay, peers: list[ClientPeer]
-) -> None:
-    patient, provider = ClientPeer("patient"), ClientPeer("provider")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+async def test_a_failed_connection_leaves_the_visit(relay: MediaRelay, peers: Peers) -> None:
+    patient, _provider = await peers.join("patient", "provider")
     await wait_for(lambda: patient.connected_at is not None, 10, "patient connected")
     participant = relay.participant(ROOM, "patient")
     assert participant is not None
@@ -236,16 +204,11 @@ def _own_threads() -> int:
 
 async def test_sequential_visits_leave_no_threads_rooms_or_tasks(relay: MediaRelay) -> None:
     async def visit(index: int) -> None:
-        patient, provider = ClientPeer("patient"), ClientPeer("provider")
-        try:
-            await patient.join(relay, f"visit-{index}")
-            await provider.join(relay, f"visit-{index}")
+        async with Peers(relay, f"visit-{index}") as peers:
+            _, provider = await peers.join("patient", "provider")
             seen = provider.video_from(relay, f"visit-{index}", "patient")
             await wait_for(lambda: seen.frames > 0, 15, "a picture")
             await relay.end(f"visit-{index}")
-        finally:
-            await patient.close()
-            await provider.close()
 
     await visit(0)  # warm-up: codec libraries, thread pools
     await asyncio.sleep(0.5)
@@ -260,14 +223,9 @@ async def test_sequential_visits_leave_no_threads_rooms_or_tasks(relay: MediaRel
     assert len(asyncio.all_tasks()) <= tasks
 
 
-async def test_four_participants_each_get_the_other_three(
-    relay: MediaRelay, peers: list[ClientPeer]
-) -> None:
+async def test_four_participants_each_get_the_other_three(relay: MediaRelay, peers: Peers) -> None:
     names = ("patient", "provider", "interpreter", "family")
-    for name in names:
-        peer = ClientPeer(name)
-        peers.append(peer)
-        await peer.join(relay, ROOM)
+    await peers.join(*names)
     for viewer in peers:
         for remote in names:
             if remote == viewer.name:
@@ -282,12 +240,9 @@ async def test_four_participants_each_get_the_other_three(
 
 
 async def test_audio_only_stops_and_restarts_the_video_a_viewer_gets(
-    relay: MediaRelay, peers: list[ClientPeer]
+    relay: MediaRelay, peers: Peers
 ) -> None:
-    patient, provider = ClientPeer("patient"), ClientPeer("provider")
-    peers += [patient, provider]
-    await patient.join(relay, ROOM)
-    await provider.join(relay, ROOM)
+    patient, provider = await peers.join("patient", "provider")
     video = patient.video_from(relay, ROOM, "provider")
     audio = patient.audio_from(relay, ROOM, "provider")
     await wait_for(lambda: video.frames >= 10, 15, "the patient's first pictures")

@@ -7,9 +7,8 @@ import os
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_SECRET
 from tests.signaling.conftest import WaitingFactory, check_in, staff_headers
-from tests.support.servers import server_env, server_process, wait_ready
+from tests.support.servers import app_server
 
 pytestmark = [
     pytest.mark.multiprocess,
@@ -35,22 +34,24 @@ class BaseClient:
 
 
 async def test_patient_on_one_process_provider_on_the_other(
-    database_url, tmp_path, waiting: WaitingFactory, sockets
+    process_env, waiting: WaitingFactory, sockets
 ):
     v = await waiting.visitable()
-    env = server_env(database_url, tmp_path / "data", OPENCONSULT_SECRET_KEY=TEST_SECRET)
-    with server_process(env) as a, server_process(env) as b:
+    with (
+        app_server(process_env, health="/readyz") as a,
+        app_server(process_env, health="/readyz") as b,
+    ):
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            await wait_ready(http, a)
-            await wait_ready(http, b)
-            provider = await sockets(b + "/", "/clinic", await staff_headers(b, v.provider))
+            provider = await sockets(b.url + "/", "/clinic", await staff_headers(b.url, v.provider))
             await provider.wait_for("queue")
 
             # Check-in on process A reaches the provider on process B.
-            await check_in(BaseClient(a, http), v.token)
+            await check_in(BaseClient(a.url, http), v.token)
             cookie = next(c for c in jar if c.key == "oc_patient")
-            patient = await sockets(a + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"})
+            patient = await sockets(
+                a.url + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"}
+            )
             queue = await provider.wait_for(
                 "queue",
                 lambda q: any(p["status"] == "waiting" for p in q["patients"]),
@@ -63,7 +64,9 @@ async def test_patient_on_one_process_provider_on_the_other(
             await provider.wait_for(
                 "queue", lambda q: any(p["status"] == "away" for p in q["patients"])
             )
-            patient = await sockets(b + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"})
+            patient = await sockets(
+                b.url + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"}
+            )
             await provider.wait_for(
                 "queue", lambda q: any(p["status"] == "waiting" for p in q["patients"])
             )

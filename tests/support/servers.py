@@ -1,104 +1,140 @@
-"""Real server processes for tests that cross process boundaries."""
+"""Real server processes on loopback, for tests and benchmarks that cross process boundaries.
+
+`app_server(server_env(...))` runs `python -m app serve` on a free port and yields a `Server`
+once /healthz answers; `serving(...)` does the same for any other command. The process writes to
+a log file, not a pipe (nobody reads a pipe while a test runs, and a full one would freeze the
+server); its tail is printed when the server fails to start, dies on its own, or the code using
+it raises. It is stopped by its PID: SIGTERM, then SIGKILL if it does not exit in time.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-import aiohttp
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # http://127.0.0.1:PORT, no trailing slash
+    pid: int
+    log: Path
 
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+def server_env(
+    database_url: str, data_dir: Path, *, redis_url: str | None = None, **extra: str
+) -> dict[str, str]:
+    """This process's environment without its OpenConsult settings, plus a test server's: no
+    background jobs (no-show sweep, outbox), warnings and errors logged.
+
+    With Redis, every server started with this environment shares one fresh key prefix.
+    `extra` adds or overrides variables (`OPENCONSULT_SECRET_KEY=...`).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCONSULT_")}
     env.pop("REDIS_URL", None)
     env.update(
         {
             "DATABASE_URL": database_url,
             "OPENCONSULT_ENV": "test",
-            "OPENCONSULT_SECRET_KEY": "multi-process-secret-" + "z" * 32,
+            "OPENCONSULT_SECRET_KEY": "server-process-secret-" + "z" * 32,
             "OPENCONSULT_DATA_DIR": str(data_dir),
             "OPENCONSULT_LOG_LEVEL": "WARNING",
+            "OPENCONSULT_BACKGROUND_TASKS": "false",
         }
     )
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        env["OPENCONSULT_REDIS_KEY_PREFIX"] = f"octest:{uuid.uuid4().hex}:"
     env.update(extra)
     return env
 
 
 @contextmanager
-def server_process(env: dict[str, str], *, timeout: float = 30) -> Iterator[str]:
-    """Run `python -m app serve` on a free loopback port; yield its base URL; stop it.
+def app_server(
+    env: Mapping[str, str], *, port: int | None = None, health: str = "/healthz"
+) -> Iterator[Server]:
+    """`python -m app serve` on 127.0.0.1 (a free port unless given), ready when `health` is 200."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "app", "serve", "--host", HOST, "--port", str(port)]
+    with serving(command, port=port, env=env, health=health) as server:
+        yield server
 
-    The server writes to a temporary file, not a pipe (nobody reads a pipe while the test runs,
-    and a full one would freeze the server); its tail is printed on the way out, which pytest
-    shows with a failing test.
-    """
-    port = free_port()
-    with tempfile.TemporaryFile("w+", prefix="openconsult-server-") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{port}"
+
+@contextmanager
+def serving(
+    command: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str],
+    health: str = "/healthz",
+    timeout: float = 60,
+) -> Iterator[Server]:
+    """Run `command` (a server listening on 127.0.0.1:`port`) from the repository root; yield it
+    once GET `health` answers 200, for at most `timeout` seconds; stop it on the way out."""
+    with tempfile.TemporaryDirectory(prefix="openconsult-server-") as tmp:
+        log = Path(tmp) / "server.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                list(command), cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
+            )
+        server = Server(url=f"http://{HOST}:{port}", pid=proc.pid, log=log)
+        failed = True
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{_tail(log)}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"server on {port} did not start in {timeout}s"
-                        ) from None
-                    time.sleep(0.1)
-            yield base
+            _wait_healthy(proc, server.url + health, timeout)
+            yield server
+            failed = proc.poll() is not None  # it died on its own meanwhile
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            print(f"--- server on port {port}:\n{_tail(log)}")
+            _stop(proc)
+            if failed:
+                print(f"--- {' '.join(command)} (pid {proc.pid}):\n{tail(log)}", file=sys.stderr)
 
 
-def _tail(log: IO[str], lines: int = 80) -> str:
-    log.flush()
-    log.seek(0)
-    return "".join(log.readlines()[-lines:])
+def tail(log: Path, lines: int = 80) -> str:
+    return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:])
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    """Poll /readyz until the server answers 200, for at most 20 seconds."""
-    async with asyncio.timeout(20):
-        while True:
-            try:
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or not ready (urllib's errors are OSErrors)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
