@@ -14,16 +14,18 @@ from app.core.auth import SessionClaims, csrf_token_for, issue_session_token, se
 from app.core.errors import DomainError, NotFound
 from app.core.models import Role, User
 from app.web.api import model_response, parse_model, path_uuid, read_json
+from app.web.audited import record, refused
 from app.web.csrf import csrf_token
 from app.web.identity import (
     SESSION_COOKIE,
+    Actor,
     Staff,
-    actor_of,
+    anonymous_actor,
     authorize,
     client_addr,
     optional_staff,
-    refuse,
     set_session_cookie,
+    staff_actor,
 )
 from app.web.keys import DATABASE, DENYLIST, RATE_LIMITER, SETTINGS
 
@@ -58,11 +60,11 @@ async def _sign_in(request: web.Request, login: LoginIn) -> tuple[User, str, Ses
                 client_addr=client_addr(request),
             )
     except DomainError as exc:
-        await audit.record(
-            db,
-            action="auth.login",
+        await record(
+            request,
+            anonymous_actor(request),
+            "auth.login",
             outcome=audit.FAILURE,
-            actor=actor_of(request),
             object_type="staff_user",
             detail=f"{exc.code}: {service.normalize_email(str(login.email))}",
         )
@@ -70,25 +72,18 @@ async def _sign_in(request: web.Request, login: LoginIn) -> tuple[User, str, Ses
     token, claims = issue_session_token(
         settings, user_id=user.id, clinic_id=user.clinic_id, role=user.role
     )
-    await audit.record(
-        db,
-        action="auth.login",
-        outcome=audit.SUCCESS,
-        actor=audit.Actor(str(user.id), user.role.value, str(user.clinic_id), client_addr(request)),
-        object_type="staff_user",
-        object_id=user.id,
-    )
+    signed_in = Actor("staff", user.id, user.role.value, user.clinic_id, client_addr(request))
+    await record(request, signed_in, "auth.login", object_type="staff_user", object_id=user.id)
     return user, token, claims
 
 
 async def _sign_out(request: web.Request, staff: Staff) -> None:
     settings = request.app[SETTINGS]
     await request.app[DENYLIST].revoke(staff.claims.jti, session_expiry(staff.claims, settings))
-    await audit.record(
-        request.app[DATABASE],
-        action="auth.logout",
-        outcome=audit.SUCCESS,
-        actor=actor_of(request, staff),
+    await record(
+        request,
+        staff_actor(request, staff),
+        "auth.logout",
         object_type="staff_user",
         object_id=staff.id,
     )
@@ -194,11 +189,10 @@ async def create_user(request: web.Request) -> web.Response:
     user_in = await read_json(request, UserCreate)
     async with request.app[DATABASE].session() as session:
         user = await service.create_user(session, clinic_id=staff.clinic_id, user_in=user_in)
-    await audit.record(
-        request.app[DATABASE],
-        action="user.create",
-        outcome=audit.SUCCESS,
-        actor=actor_of(request, staff),
+    await record(
+        request,
+        staff_actor(request, staff),
+        "user.create",
         object_type="staff_user",
         object_id=user.id,
     )
@@ -213,7 +207,10 @@ async def _clinic_user(request: web.Request, staff: Staff) -> User:
                 session, clinic_id=staff.clinic_id, user_id=user_id
             )
     except NotFound as exc:
-        raise await refuse(request, exc, action="user.read") from None
+        actor = staff_actor(request, staff)
+        raise await refused(
+            request, actor, exc, "user.read", object_type="staff_user", object_id=user_id
+        ) from None
 
 
 @routes.get("/api/users/{user_id}")
@@ -229,11 +226,10 @@ async def unlock_user(request: web.Request) -> web.Response:
     user = await _clinic_user(request, staff)
     async with request.app[DATABASE].session() as session:
         user = await service.unlock_user(session, user=user)
-    await audit.record(
-        request.app[DATABASE],
-        action="user.unlock",
-        outcome=audit.SUCCESS,
-        actor=actor_of(request, staff),
+    await record(
+        request,
+        staff_actor(request, staff),
+        "user.unlock",
         object_type="staff_user",
         object_id=user.id,
     )

@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound
 from app.core.models import Patient, User
-from app.records import service
+from app.records.access import readable_patient
+from app.web.identity import Actor
 from scheduling import service as scheduling
 from scheduling.fhir import appointment_resource
 from scheduling.models import Appointment
@@ -72,13 +73,13 @@ def encounter_resource(visit: Visit, patient: Patient, provider: User) -> Resour
 
 
 async def encounter(
-    session: AsyncSession, *, viewer: service.Viewer, encounter_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, encounter_id: uuid.UUID
 ) -> tuple[Resource, uuid.UUID]:
-    """One visit of the viewer's clinic as an Encounter, and the patient it is about."""
+    """One visit of the actor's clinic as an Encounter, and the patient it is about."""
     visit = await session.get(Visit, encounter_id)
-    if visit is None or visit.clinic_id != viewer.clinic_id:
+    if visit is None or visit.clinic_id != actor.clinic_id:
         raise NotFound("No such Encounter.")
-    patient = await service.readable_patient(session, viewer, visit.patient_id)
+    patient = await readable_patient(session, actor, visit.patient_id)
     provider = await session.get(User, visit.provider_id)
     assert provider is not None
     return encounter_resource(visit, patient, provider), patient.id

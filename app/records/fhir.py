@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -17,18 +19,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound
-from app.core.models import AuditEvent, Patient, Role, User, utcnow
-from app.records import encounters, service
+from app.core.models import AuditEvent, Patient, User, utcnow
+from app.records import encounters
+from app.records.access import READERS, readable_patient
+from app.records.consult_notes import present_notes, read_note
 from app.records.crypto import Keyring
 from app.records.keys import NOTE_KEYRING
 from app.records.models import ConsultNote, NoteAddendum, NoteStatus
-from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import SECTION_NAMES, AddendumPublic, NotePublic
 from app.web.api import path_uuid
-from app.web.identity import authorize
+from app.web.audited import record, run_audited
+from app.web.identity import Actor, authorize, staff_actor
 from app.web.keys import SETTINGS
 
 Resource = dict[str, Any]
+# Reads one resource for the actor: the resource and the patient it is about.
+ResourceRead = Callable[[AsyncSession, Actor, uuid.UUID], Awaitable[tuple[Resource, uuid.UUID]]]
 LOINC = "http://loinc.org"
 FHIR_JSON = "application/fhir+json"
 
@@ -188,11 +194,11 @@ def audit_resource(event: AuditEvent) -> Resource:
 
 
 async def everything(
-    session: AsyncSession, *, keyring: Keyring, viewer: service.Viewer, patient_id: uuid.UUID
+    session: AsyncSession, *, keyring: Keyring, actor: Actor, patient_id: uuid.UUID
 ) -> list[Resource]:
     """Patient, the practitioners who saw or wrote about them, appointments, encounters,
     signed notes, addenda, audit events."""
-    patient = await service.readable_patient(session, viewer, patient_id)
+    patient = await readable_patient(session, actor, patient_id)
     visit_resources, provider_ids = await encounters.visit_resources(session, patient)
     rows = await session.exec(
         select(ConsultNote)
@@ -200,7 +206,7 @@ async def everything(
         .where(ConsultNote.status == NoteStatus.SIGNED)
         .order_by(col(ConsultNote.signed_at), col(ConsultNote.id))
     )
-    notes = await service.present_notes(session, keyring, list(rows.all()))
+    notes = await present_notes(session, keyring, list(rows.all()))
     author_ids = {n.author_id for n in notes} | {a.author_id for n in notes for a in n.addenda}
     wanted = author_ids | provider_ids
     users = (await session.exec(select(User).where(col(User.id).in_(wanted)))).all()
@@ -220,15 +226,15 @@ async def everything(
 
 
 async def composition(
-    session: AsyncSession, *, keyring: Keyring, viewer: service.Viewer, composition_id: uuid.UUID
+    session: AsyncSession, *, keyring: Keyring, actor: Actor, composition_id: uuid.UUID
 ) -> tuple[Resource, uuid.UUID]:
     """A signed note or an addendum as a Composition, and the patient it is about."""
     addendum = await session.get(NoteAddendum, composition_id)
     note_id = addendum.note_id if addendum is not None else composition_id
     note = await session.get(ConsultNote, note_id)
-    if note is None or note.status != NoteStatus.SIGNED or note.clinic_id != viewer.clinic_id:
+    if note is None or note.status != NoteStatus.SIGNED or note.clinic_id != actor.clinic_id:
         raise NotFound("No such Composition.")
-    public = await service.read_note(session, keyring=keyring, viewer=viewer, note_id=note.id)
+    public = await read_note(session, keyring=keyring, actor=actor, note_id=note.id)
     if addendum is None:
         return note_composition(public), note.patient_id
     match = next(a for a in public.addenda if a.id == addendum.id)
@@ -264,23 +270,22 @@ routes = web.RouteTableDef()
 
 @routes.get("/fhir/Patient/{patient_id}/$everything")
 async def patient_everything(request: web.Request) -> web.Response:
-    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    actor = staff_actor(request, await authorize(request, *READERS))
     pid = path_uuid(request, "patient_id")
-    viewer = viewer_of(staff)
-    keyring = request.app[NOTE_KEYRING]
     resources = await run_audited(
         request,
-        staff,
-        lambda s: everything(s, keyring=keyring, viewer=viewer, patient_id=pid),
+        actor,
+        partial(everything, keyring=request.app[NOTE_KEYRING], actor=actor, patient_id=pid),
         action="fhir.everything",
         object_type="patient",
         object_id=pid,
         patient_id=pid,
+        audit_success=False,
     )
-    await record_event(
+    await record(
         request,
-        staff,
-        action="fhir.everything",
+        actor,
+        "fhir.everything",
         object_type="patient",
         object_id=pid,
         patient_id=pid,
@@ -291,48 +296,41 @@ async def patient_everything(request: web.Request) -> web.Response:
 
 @routes.get("/fhir/Encounter/{encounter_id}")
 async def get_encounter(request: web.Request) -> web.Response:
-    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
-    eid = path_uuid(request, "encounter_id")
-    viewer = viewer_of(staff)
-    resource, patient_id = await run_audited(
+    return await _read_resource(
         request,
-        staff,
-        lambda s: encounters.encounter(s, viewer=viewer, encounter_id=eid),
-        action="fhir.encounter.read",
-        object_type="encounter",
-        object_id=eid,
+        "encounter",
+        lambda session, actor, eid: encounters.encounter(session, actor=actor, encounter_id=eid),
     )
-    await record_event(
-        request,
-        staff,
-        action="fhir.encounter.read",
-        object_type="encounter",
-        object_id=eid,
-        patient_id=patient_id,
-    )
-    return fhir_response(resource)
 
 
 @routes.get("/fhir/Composition/{composition_id}")
 async def get_composition(request: web.Request) -> web.Response:
-    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
-    cid = path_uuid(request, "composition_id")
-    viewer = viewer_of(staff)
     keyring = request.app[NOTE_KEYRING]
+    return await _read_resource(
+        request,
+        "composition",
+        lambda session, actor, cid: composition(
+            session, keyring=keyring, actor=actor, composition_id=cid
+        ),
+    )
+
+
+async def _read_resource(request: web.Request, kind: str, read: ResourceRead) -> web.Response:
+    """One resource of the path (`/fhir/<Kind>/{<kind>_id}`) for a reader, audited as
+    `fhir.<kind>.read` naming the patient it is about."""
+    actor = staff_actor(request, await authorize(request, *READERS))
+    resource_id = path_uuid(request, f"{kind}_id")
+    action = f"fhir.{kind}.read"
     resource, patient_id = await run_audited(
         request,
-        staff,
-        lambda s: composition(s, keyring=keyring, viewer=viewer, composition_id=cid),
-        action="fhir.composition.read",
-        object_type="composition",
-        object_id=cid,
+        actor,
+        lambda session: read(session, actor, resource_id),
+        action=action,
+        object_type=kind,
+        object_id=resource_id,
+        audit_success=False,
     )
-    await record_event(
-        request,
-        staff,
-        action="fhir.composition.read",
-        object_type="composition",
-        object_id=cid,
-        patient_id=patient_id,
+    await record(
+        request, actor, action, object_type=kind, object_id=resource_id, patient_id=patient_id
     )
     return fhir_response(resource)

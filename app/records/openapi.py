@@ -13,7 +13,7 @@ from app.records.schemas import (
     PatientPublic,
     PatientRecord,
 )
-from app.records.visits import SummaryAmendment, VisitSummary
+from app.records.visit_summary import SummaryAmendment, VisitSummary
 from app.web.openapi import Spec, operation, path_param, ref, schemas_of
 from signaling.openapi import TOKEN as JOIN_TOKEN
 

@@ -6,17 +6,20 @@ page loads into its aside for the visit's provider.
 
 from __future__ import annotations
 
+from functools import partial
+
 import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.models import Patient, Role
-from app.records import service
+from app.records.access import READERS, note_patient_id, readable_patient
+from app.records.consult_notes import patient_record, read_note
 from app.records.keys import NOTE_KEYRING
-from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import SECTION_NAMES, NotePublic
 from app.web.api import path_uuid
-from app.web.identity import authorize
+from app.web.audited import record, run_audited
+from app.web.identity import authorize, staff_actor
 from app.web.keys import SETTINGS
 
 routes = web.RouteTableDef()
@@ -33,31 +36,25 @@ SECTION_LABELS = {
 
 @routes.get("/records/patients/{patient_id}", name="patient_record")
 async def record_page(request: web.Request) -> web.StreamResponse:
-    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    staff = await authorize(request, *READERS)
+    actor = staff_actor(request, staff)
     patient_id = path_uuid(request, "patient_id")
-    viewer = viewer_of(staff)
-    keyring = request.app[NOTE_KEYRING]
-
-    async def work(session: AsyncSession) -> tuple[Patient, list[NotePublic]]:
-        patient = await service.readable_patient(session, viewer, patient_id)
-        notes = await service.patient_notes(
-            session, keyring=keyring, viewer=viewer, patient_id=patient_id
-        )
-        return patient, notes
-
     patient, notes = await run_audited(
         request,
-        staff,
-        work,
+        actor,
+        partial(
+            patient_record, keyring=request.app[NOTE_KEYRING], actor=actor, patient_id=patient_id
+        ),
         action="record.read",
         object_type="patient",
         object_id=patient_id,
         patient_id=patient_id,
+        audit_success=False,
     )
-    await record_event(
+    await record(
         request,
-        staff,
-        action="record.read",
+        actor,
+        "record.read",
         object_type="patient",
         object_id=patient_id,
         patient_id=patient_id,
@@ -85,23 +82,30 @@ async def editor_panel(request: web.Request) -> web.StreamResponse:
 
 
 async def _render_note(request: web.Request, template: str, *, detail: str) -> web.StreamResponse:
-    staff = await authorize(request, Role.PROVIDER, Role.ADMIN)
+    staff = await authorize(request, *READERS)
+    actor = staff_actor(request, staff)
     note_id = path_uuid(request, "note_id")
-    viewer = viewer_of(staff)
     keyring = request.app[NOTE_KEYRING]
 
     async def work(session: AsyncSession) -> tuple[Patient, NotePublic]:
-        note = await service.read_note(session, keyring=keyring, viewer=viewer, note_id=note_id)
-        patient = await service.readable_patient(session, viewer, note.patient_id)
+        note = await read_note(session, keyring=keyring, actor=actor, note_id=note_id)
+        patient = await readable_patient(session, actor, note.patient_id)
         return patient, note
 
     patient, note = await run_audited(
-        request, staff, work, action="note.read", object_type="consult_note", object_id=note_id
-    )
-    await record_event(
         request,
-        staff,
+        actor,
+        work,
         action="note.read",
+        object_type="consult_note",
+        object_id=note_id,
+        patient_of=partial(note_patient_id, actor=actor, note_id=note_id),
+        audit_success=False,
+    )
+    await record(
+        request,
+        actor,
+        "note.read",
         object_type="consult_note",
         object_id=note_id,
         patient_id=patient.id,

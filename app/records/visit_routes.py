@@ -3,18 +3,18 @@ summary the patient reads from their join link once the visit has ended."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import audit
 from app.core.errors import DomainError
 from app.core.models import Role
-from app.records import visits
+from app.records import visit_notes, visit_summary
 from app.records.keys import NOTE_KEYRING
-from app.records.routes import record_event, run_audited, viewer_of
-from app.records.schemas import NotePublic
 from app.web.api import model_response, path_uuid
-from app.web.identity import authorize, client_addr
+from app.web.audited import record, run_audited
+from app.web.identity import Actor, authorize, client_addr, patient_actor, staff_actor
 from app.web.keys import DATABASE, SETTINGS
 from signaling.checkin import service as checkin
 from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
@@ -25,29 +25,28 @@ routes = web.RouteTableDef()
 @routes.post("/api/visits/{visit_id}/note")
 async def open_visit_note(request: web.Request) -> web.Response:
     """The visit's provider opens their note for it: the existing one, or a new draft."""
-    staff = await authorize(request, Role.PROVIDER)
+    actor = staff_actor(request, await authorize(request, Role.PROVIDER))
     visit_id = path_uuid(request, "visit_id")
-    viewer = viewer_of(staff)
-    keyring = request.app[NOTE_KEYRING]
-    max_chars = request.app[SETTINGS].max_note_chars
-
-    async def work(session: AsyncSession) -> tuple[NotePublic, bool]:
-        return await visits.open_visit_note(
-            session,
-            keyring=keyring,
-            viewer=viewer,
+    note, created = await run_audited(
+        request,
+        actor,
+        partial(
+            visit_notes.open_visit_note,
+            keyring=request.app[NOTE_KEYRING],
+            actor=actor,
             writes=request.app[DATABASE].write_queue(),
             visit_id=visit_id,
-            max_chars=max_chars,
-        )
-
-    note, created = await run_audited(
-        request, staff, work, action="visit.note.open", object_type="visit", object_id=visit_id
+            max_chars=request.app[SETTINGS].max_note_chars,
+        ),
+        action="visit.note.open",
+        object_type="visit",
+        object_id=visit_id,
+        audit_success=False,
     )
-    await record_event(
+    await record(
         request,
-        staff,
-        action="note.create" if created else "note.read",
+        actor,
+        "note.create" if created else "note.read",
         object_type="consult_note",
         object_id=note.id,
         patient_id=note.patient_id,
@@ -57,53 +56,42 @@ async def open_visit_note(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/join/{token}/summary")
-async def visit_summary(request: web.Request) -> web.Response:
+async def patient_visit_summary(request: web.Request) -> web.Response:
     """The patient's summary of their ended visit (their session from the link required)."""
     settings = request.app[SETTINGS]
     async with request.app[DATABASE].session() as session:
         arrival = await checkin.resolve_link(
             session, settings, request.match_info["token"], after_visit=True
         )
-    clinic_id = str(arrival.appointment.clinic_id)
+    clinic_id = arrival.appointment.clinic_id
+    audit_summary = partial(
+        record,
+        request,
+        action="visit.summary.read",
+        object_type="appointment",
+        object_id=arrival.appointment.id,
+        patient_id=arrival.patient.id,
+    )
     try:
         checkin.require_patient(
             arrival, read_patient_token(settings, request.cookies.get(PATIENT_COOKIE))
         )
     except checkin.NeedsStep as error:
         # Not (yet) the patient: the link alone names nobody.
-        stranger = audit.Actor(None, None, clinic_id, client_addr(request))
-        await _audit_summary(request, arrival, stranger, audit.DENIED, error.code)
+        stranger = Actor("anonymous", None, None, clinic_id, client_addr(request))
+        await audit_summary(stranger, outcome=audit.DENIED, detail=error.code)
         raise
-    actor = audit.Actor(str(arrival.patient.id), "patient", clinic_id, client_addr(request))
+    actor = patient_actor(request, arrival.patient.id, clinic_id)
     try:
         async with request.app[DATABASE].session() as session:
-            summary = await visits.visit_summary(
+            summary = await visit_summary.visit_summary(
                 session, keyring=request.app[NOTE_KEYRING], appointment_id=arrival.appointment.id
             )
     except DomainError as error:
-        await _audit_summary(request, arrival, actor, audit.FAILURE, error.code)
+        await audit_summary(actor, outcome=audit.FAILURE, detail=error.code)
         raise
     detail = "signed plan" if summary.ready else "not signed yet"
-    await _audit_summary(request, arrival, actor, audit.SUCCESS, detail)
+    await audit_summary(actor, detail=detail)
     response = model_response(summary)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-async def _audit_summary(
-    request: web.Request,
-    arrival: checkin.Arrival,
-    actor: audit.Actor,
-    outcome: str,
-    detail: str,
-) -> None:
-    await audit.record(
-        request.app[DATABASE],
-        action="visit.summary.read",
-        outcome=outcome,
-        actor=actor,
-        object_type="appointment",
-        object_id=arrival.appointment.id,
-        patient_id=arrival.patient.id,
-        detail=detail,
-    )
