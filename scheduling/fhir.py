@@ -9,14 +9,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.errors import DomainError, Forbidden, InvalidInput, NotFound
-from app.core.models import Role, utcnow
+from app.core.errors import InvalidInput
 from app.web.api import path_uuid
-from app.web.identity import Staff, authorize
-from app.web.keys import DATABASE
-from scheduling import availability, service
+from app.web.audited import run_audited
+from app.web.identity import authorize, staff_actor
+from scheduling import calendars, service
+from scheduling.appointment_routes import on_appointment
 from scheduling.models import AppointmentStatus, AppointmentView, ProviderSchedule
-from scheduling.routes import ANY_STAFF, audit_patient_read, audited_refusal
+from scheduling.routes import ANY_STAFF
 from scheduling.slots import Span
 from scheduling.views import parse
 
@@ -91,27 +91,18 @@ def appointment_resource(view: AppointmentView) -> dict[str, Any]:
     return body
 
 
-async def _schedule(request: web.Request, staff: Staff, schedule_id: uuid.UUID) -> ProviderSchedule:
-    async with request.app[DATABASE].session() as session:
-        schedule = await session.get(ProviderSchedule, schedule_id)
-    if schedule is None or schedule.clinic_id != staff.clinic_id:
-        raise NotFound("No such Schedule.")
-    if staff.role == Role.PROVIDER and schedule.provider_id != staff.id:
-        raise Forbidden("Providers see their own calendar only.")
-    return schedule
-
-
 @routes.get("/fhir/Schedule/{schedule_id}")
 async def read_schedule(request: web.Request) -> web.Response:
-    staff = await authorize(request, *ANY_STAFF)
-    try:
-        schedule = await _schedule(request, staff, path_uuid(request, "schedule_id"))
-        async with request.app[DATABASE].session() as session:
-            provider = await availability.get_provider(
-                session, clinic_id=staff.clinic_id, provider_id=schedule.provider_id
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "fhir.schedule.read") from None
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
+    schedule_id = path_uuid(request, "schedule_id")
+    schedule, provider = await run_audited(
+        request,
+        actor,
+        lambda session: calendars.schedule_by_id(session, actor, schedule_id),
+        action="fhir.schedule.read",
+        audit_success=False,
+        audit_failures=False,
+    )
     return _fhir(schedule_resource(schedule, provider.full_name))
 
 
@@ -126,30 +117,30 @@ class SlotSearch(BaseModel):
 
 @routes.get("/fhir/Slot")
 async def search_slots(request: web.Request) -> web.Response:
-    staff = await authorize(request, *ANY_STAFF)
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
     query = parse(SlotSearch, dict(request.query))
     if query.end < query.start or (query.end - query.start).days > 62:
         raise InvalidInput(
             "end must be on or after start, at most 62 days later.",
             fields={"end": "outside the allowed range"},
         )
-    try:
-        schedule = await _schedule(request, staff, query.schedule)
-        async with request.app[DATABASE].session() as session:
-            kind = await availability.get_type(
-                session, clinic_id=staff.clinic_id, type_id=query.service_type
-            )
-            spans = await availability.search_slots(
-                session,
-                schedule=schedule,
-                kind=kind,
-                first_day=query.start,
-                last_day=query.end,
-                now=utcnow(),
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "fhir.slot.read") from None
-    entries = [{"resource": slot_resource(schedule, s, kind.name)} for s in spans]
+    found = await run_audited(
+        request,
+        actor,
+        lambda session: calendars.schedule_slots(
+            session,
+            actor,
+            query.schedule,
+            type_id=query.service_type,
+            first_day=query.start,
+            last_day=query.end,
+        ),
+        action="fhir.slot.read",
+        audit_success=False,
+        audit_failures=False,
+    )
+    schedule, kind = found.schedule, found.kind
+    entries = [{"resource": slot_resource(schedule, s, kind.name)} for s in found.spans]
     return _fhir(
         {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     )
@@ -157,17 +148,6 @@ async def search_slots(request: web.Request) -> web.Response:
 
 @routes.get("/fhir/Appointment/{appointment_id}")
 async def read_appointment(request: web.Request) -> web.Response:
-    staff = await authorize(request, *ANY_STAFF)
-    try:
-        async with request.app[DATABASE].session() as session:
-            view = await service.get_view(
-                session,
-                clinic_id=staff.clinic_id,
-                appointment_id=path_uuid(request, "appointment_id"),
-            )
-        if staff.role == Role.PROVIDER and view.appointment.provider_id != staff.id:
-            raise Forbidden("Providers see their own appointments only.")
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "fhir.appointment.read") from None
-    await audit_patient_read(request, staff, [view.patient], "fhir.appointment.read")
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
+    view = await on_appointment(request, actor, "fhir.appointment.read", service.appointment_for)
     return _fhir(appointment_resource(view))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core import audit
-from app.core.errors import DomainError, Forbidden, InvalidInput
-from app.core.models import Patient, Role, utcnow
+from app.core.models import Role
 from app.web.api import model_response, path_uuid
-from app.web.identity import Staff, actor_of, authorize, refuse
+from app.web.audited import run_audited
+from app.web.identity import Staff, authorize, staff_actor
 from app.web.keys import DATABASE
-from scheduling import availability, patients
+from scheduling import availability, calendars, patients
 from scheduling.models import AvailabilityException, AvailabilityRule, ProviderSchedule
 from scheduling.schemas import (
     AppointmentTypeIn,
@@ -26,41 +28,13 @@ from scheduling.schemas import (
     ScheduleIn,
     SchedulePublic,
     SlotQuery,
-    zone_named,
 )
-from scheduling.views import parse, read_body, slots_json
+from scheduling.views import parse, read_body, record_patients, slots_json
 
 routes = web.RouteTableDef()
+T = TypeVar("T")
 MANAGERS = (Role.ADMIN, Role.SCHEDULER)
 ANY_STAFF = (Role.ADMIN, Role.SCHEDULER, Role.PROVIDER)
-
-
-async def audit_patient_read(
-    request: web.Request, staff: Staff, patients_read: list[Patient], action: str
-) -> None:
-    """One audit event per patient whose data leaves the server."""
-    for patient in patients_read:
-        await audit.record(
-            request.app[DATABASE],
-            action=action,
-            outcome=audit.SUCCESS,
-            actor=actor_of(request, staff),
-            object_type="patient",
-            object_id=patient.id,
-            patient_id=patient.id,
-        )
-
-
-def own_calendar(staff: Staff, provider_id: uuid.UUID) -> None:
-    """A provider may look at their own calendar only."""
-    if staff.role == Role.PROVIDER and staff.id != provider_id:
-        raise Forbidden("Providers see their own calendar only.")
-
-
-async def audited_refusal(request: web.Request, exc: DomainError, action: str) -> DomainError:
-    if exc.status in (403, 404):
-        return await refuse(request, exc, action=action)
-    return exc
 
 
 @routes.post("/api/patients")
@@ -71,7 +45,7 @@ async def create_patient(request: web.Request) -> web.Response:
         patient = await patients.create_patient(
             session, clinic_id=staff.clinic_id, patient_in=patient_in
         )
-    await audit_patient_read(request, staff, [patient], "patient.create")
+    await record_patients(request, staff_actor(request, staff), "patient.create", [patient])
     return model_response(PatientPublic.model_validate(patient, from_attributes=True), status=201)
 
 
@@ -87,21 +61,26 @@ async def search_patients(request: web.Request) -> web.Response:
             birth_date=query.birth_date,
             limit=query.limit,
         )
-    await audit_patient_read(request, staff, found, "patient.search")
+    await record_patients(request, staff_actor(request, staff), "patient.search", found)
     return model_response([PatientPublic.model_validate(p, from_attributes=True) for p in found])
 
 
 @routes.get("/api/patients/{patient_id}")
 async def get_patient(request: web.Request) -> web.Response:
     staff = await authorize(request, *MANAGERS)
-    try:
-        async with request.app[DATABASE].session() as session:
-            patient = await patients.get_patient(
-                session, clinic_id=staff.clinic_id, patient_id=path_uuid(request, "patient_id")
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "patient.read") from None
-    await audit_patient_read(request, staff, [patient], "patient.read")
+    actor = staff_actor(request, staff)
+    patient_id = path_uuid(request, "patient_id")
+    patient = await run_audited(
+        request,
+        actor,
+        lambda session: patients.get_patient(
+            session, clinic_id=staff.clinic_id, patient_id=patient_id
+        ),
+        action="patient.read",
+        audit_success=False,
+        audit_failures=False,
+    )
+    await record_patients(request, actor, "patient.read", [patient])
     return model_response(PatientPublic.model_validate(patient, from_attributes=True))
 
 
@@ -109,13 +88,9 @@ async def get_patient(request: web.Request) -> web.Response:
 async def list_providers(request: web.Request) -> web.Response:
     staff = await authorize(request, *ANY_STAFF)
     async with request.app[DATABASE].session() as session:
-        providers = await availability.list_providers(session, clinic_id=staff.clinic_id)
-        zones = {}
-        for p in providers:
-            schedule = await availability.find_schedule(session, p.id)
-            zones[p.id] = schedule.timezone if schedule else None
+        providers = await calendars.providers(session, staff_actor(request, staff))
     return web.json_response(
-        [{"id": str(p.id), "full_name": p.full_name, "timezone": zones[p.id]} for p in providers]
+        [{"id": str(p.id), "full_name": p.full_name, "timezone": zone} for p, zone in providers]
     )
 
 
@@ -142,20 +117,34 @@ def _exceptions_public(items: list[AvailabilityException]) -> list[dict[str, obj
 
 @routes.get("/api/providers/{provider_id}/schedule")
 async def get_schedule(request: web.Request) -> web.Response:
-    staff = await authorize(request, *ANY_STAFF)
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
     provider_id = path_uuid(request, "provider_id")
-    try:
-        own_calendar(staff, provider_id)
-        async with request.app[DATABASE].session() as session:
-            schedule = await availability.get_schedule(
-                session, clinic_id=staff.clinic_id, provider_id=provider_id
-            )
-            rules = await availability.rules_of(session, schedule.id)
-            exceptions = await availability.exceptions_of(session, schedule.id)
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "schedule.read") from None
+    hours = await run_audited(
+        request,
+        actor,
+        lambda session: calendars.schedule_of(session, actor, provider_id),
+        action="schedule.read",
+        audit_success=False,
+        audit_failures=False,
+    )
     return web.json_response(
-        _schedule_public(schedule, rules) | {"exceptions": _exceptions_public(exceptions)}
+        _schedule_public(hours.schedule, hours.rules)
+        | {"exceptions": _exceptions_public(hours.exceptions)}
+    )
+
+
+async def _write_hours(
+    request: web.Request, staff: Staff, write: Callable[[AsyncSession, uuid.UUID], Awaitable[T]]
+) -> T:
+    """Change the hours of the provider in the path (of the caller's clinic); refusals audited."""
+    provider_id = path_uuid(request, "provider_id")
+    return await run_audited(
+        request,
+        staff_actor(request, staff),
+        lambda session: write(session, provider_id),
+        action="schedule.write",
+        audit_success=False,
+        audit_failures=False,
     )
 
 
@@ -163,16 +152,13 @@ async def get_schedule(request: web.Request) -> web.Response:
 async def put_schedule(request: web.Request) -> web.Response:
     staff = await authorize(request, *MANAGERS)
     schedule_in = await read_body(request, ScheduleIn)
-    try:
-        async with request.app[DATABASE].session() as session:
-            schedule, rules = await availability.put_schedule(
-                session,
-                clinic_id=staff.clinic_id,
-                provider_id=path_uuid(request, "provider_id"),
-                schedule_in=schedule_in,
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "schedule.write") from None
+    schedule, rules = await _write_hours(
+        request,
+        staff,
+        lambda session, provider_id: availability.put_schedule(
+            session, clinic_id=staff.clinic_id, provider_id=provider_id, schedule_in=schedule_in
+        ),
+    )
     return web.json_response(_schedule_public(schedule, rules))
 
 
@@ -180,32 +166,29 @@ async def put_schedule(request: web.Request) -> web.Response:
 async def add_exception(request: web.Request) -> web.Response:
     staff = await authorize(request, *MANAGERS)
     exception_in = await read_body(request, ExceptionIn)
-    try:
-        async with request.app[DATABASE].session() as session:
-            exception = await availability.add_exception(
-                session,
-                clinic_id=staff.clinic_id,
-                provider_id=path_uuid(request, "provider_id"),
-                exception_in=exception_in,
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "schedule.write") from None
+    exception = await _write_hours(
+        request,
+        staff,
+        lambda session, provider_id: availability.add_exception(
+            session, clinic_id=staff.clinic_id, provider_id=provider_id, exception_in=exception_in
+        ),
+    )
     return web.json_response(_exceptions_public([exception])[0], status=201)
 
 
 @routes.delete("/api/providers/{provider_id}/exceptions/{exception_id}")
 async def remove_exception(request: web.Request) -> web.Response:
     staff = await authorize(request, *MANAGERS)
-    try:
-        async with request.app[DATABASE].session() as session:
-            await availability.remove_exception(
-                session,
-                clinic_id=staff.clinic_id,
-                provider_id=path_uuid(request, "provider_id"),
-                exception_id=path_uuid(request, "exception_id"),
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "schedule.write") from None
+    await _write_hours(
+        request,
+        staff,
+        lambda session, provider_id: availability.remove_exception(
+            session,
+            clinic_id=staff.clinic_id,
+            provider_id=provider_id,
+            exception_id=path_uuid(request, "exception_id"),
+        ),
+    )
     return web.Response(status=204)
 
 
@@ -232,36 +215,26 @@ async def create_type(request: web.Request) -> web.Response:
 
 @routes.get("/api/providers/{provider_id}/slots")
 async def search_slots(request: web.Request) -> web.Response:
-    staff = await authorize(request, *ANY_STAFF)
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
     provider_id = path_uuid(request, "provider_id")
     query = parse(SlotQuery, dict(request.query))
-    try:
-        own_calendar(staff, provider_id)
-        async with request.app[DATABASE].session() as session:
-            schedule = await availability.get_schedule(
-                session, clinic_id=staff.clinic_id, provider_id=provider_id
-            )
-            kind = await availability.get_type(
-                session, clinic_id=staff.clinic_id, type_id=query.appointment_type_id
-            )
-            today = utcnow().astimezone(zone_named(schedule.timezone)).date()
-            if query.end < today:
-                raise InvalidInput(
-                    "Those days are in the past; search from today on.",
-                    fields={"to": "in the past"},
-                )
-            found = await availability.search_slots(
-                session,
-                schedule=schedule,
-                kind=kind,
-                first_day=query.start,
-                last_day=query.end,
-                now=utcnow(),
-            )
-    except DomainError as exc:
-        raise await audited_refusal(request, exc, "slots.read") from None
-    zone = query.tz or schedule.timezone
+    found = await run_audited(
+        request,
+        actor,
+        lambda session: calendars.provider_slots(
+            session,
+            actor,
+            provider_id,
+            type_id=query.appointment_type_id,
+            first_day=query.start,
+            last_day=query.end,
+        ),
+        action="slots.read",
+        audit_success=False,
+        audit_failures=False,
+    )
+    provider_zone = found.schedule.timezone
     return web.Response(
-        text=slots_json(provider_id, zone, schedule.timezone, found),
+        text=slots_json(provider_id, query.tz or provider_zone, provider_zone, found.spans),
         content_type="application/json",
     )

@@ -1,4 +1,8 @@
-"""Booking, rescheduling, cancelling and no-shows; the database has the last word on overlaps."""
+"""Booking, rescheduling and cancelling; the database has the last word on overlaps.
+
+Every change raises an `AppointmentChanged` inside its transaction: once it commits, live views
+of the appointment (a provider's open queue, a waiting patient) refresh.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.core.models import Patient, User, utcnow
+from app.core.events import AppointmentChanged, raise_event
+from app.core.models import Patient, Role, User, utcnow
+from app.web.identity import Actor
 from scheduling import availability, mail
+from scheduling.access import clinic_of, own_calendar
 from scheduling.models import (
     OVERLAP_CONSTRAINT,
     Appointment,
@@ -97,10 +104,11 @@ async def _schedule_for(session: AsyncSession, provider_id: uuid.UUID) -> Provid
 
 
 async def book(
-    session: AsyncSession, *, settings: Settings, clinic_id: uuid.UUID, book_in: BookIn
+    session: AsyncSession, actor: Actor, book_in: BookIn, *, settings: Settings
 ) -> AppointmentView:
-    """Book a slot; a 409 when the provider's time was taken meanwhile."""
+    """Book a slot in the actor's clinic; a 409 when the provider's time was taken meanwhile."""
     now = utcnow()
+    clinic_id = clinic_of(actor)
     provider = await availability.get_provider(
         session, clinic_id=clinic_id, provider_id=book_in.provider_id
     )
@@ -125,6 +133,7 @@ async def book(
     await _flush_or_conflict(session, provider.id)
     view = AppointmentView(appointment, patient, provider, kind, schedule.timezone)
     mail.queue_confirmation(session, settings, view, now=now)
+    raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view
 
@@ -138,6 +147,15 @@ async def get_view(
     return await _view(session, appointment)
 
 
+async def appointment_for(
+    session: AsyncSession, actor: Actor, appointment_id: uuid.UUID
+) -> AppointmentView:
+    """An appointment of the actor's clinic; a provider sees their own only."""
+    view = await get_view(session, clinic_id=clinic_of(actor), appointment_id=appointment_id)
+    own_calendar(actor, view.appointment.provider_id, of="appointments")
+    return view
+
+
 async def _view(session: AsyncSession, appointment: Appointment) -> AppointmentView:
     patient = await session.get(Patient, appointment.patient_id)
     provider = await session.get(User, appointment.provider_id)
@@ -149,7 +167,7 @@ async def _view(session: AsyncSession, appointment: Appointment) -> AppointmentV
     )
 
 
-def _require_open(
+def require_open(
     appointment: Appointment,
     action: str,
     allowed: tuple[AppointmentStatus, ...] = (AppointmentStatus.BOOKED,),
@@ -168,17 +186,17 @@ def _require_open(
 
 async def reschedule(
     session: AsyncSession,
+    actor: Actor,
+    appointment_id: uuid.UUID,
     *,
     settings: Settings,
-    clinic_id: uuid.UUID,
-    appointment_id: uuid.UUID,
     start: datetime,
 ) -> AppointmentView:
     """Move to a new start; old join links stop working and the invite updates in place."""
     now = utcnow()
-    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
+    view = await appointment_for(session, actor, appointment_id)
     appointment = view.appointment
-    _require_open(appointment, "rescheduled")
+    require_open(appointment, "rescheduled")
     schedule = await _schedule_for(session, appointment.provider_id)
     await _check_time(session, schedule=schedule, kind=view.kind, start=start, now=now)
     end = start + timedelta(minutes=view.kind.duration_minutes)
@@ -191,23 +209,24 @@ async def reschedule(
     await _flush_or_conflict(session, appointment.provider_id)
     await mail.withdraw_reminders(session, appointment.id)
     mail.queue_confirmation(session, settings, view, now=now, rescheduled=True)
+    raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view
 
 
 async def cancel(
     session: AsyncSession,
+    actor: Actor,
+    appointment_id: uuid.UUID,
     *,
     settings: Settings,
-    clinic_id: uuid.UUID,
-    appointment_id: uuid.UUID,
     reason: str,
 ) -> AppointmentView:
     now = utcnow()
-    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
+    view = await appointment_for(session, actor, appointment_id)
     appointment = view.appointment
     # A patient already checking in or waiting can still be cancelled; the waiting room tells them.
-    _require_open(
+    require_open(
         appointment,
         "cancelled",
         (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN),
@@ -219,70 +238,33 @@ async def cancel(
     session.add(appointment)
     await mail.withdraw_reminders(session, appointment.id)
     mail.queue_cancellation(session, settings, view)
+    raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view
-
-
-async def mark_noshow(
-    session: AsyncSession, *, clinic_id: uuid.UUID, appointment_id: uuid.UUID
-) -> AppointmentView:
-    view = await get_view(session, clinic_id=clinic_id, appointment_id=appointment_id)
-    appointment = view.appointment
-    _require_open(appointment, "marked no-show")
-    if appointment.start_at > utcnow():
-        raise Conflict(
-            "An appointment can be marked no-show only after its start.",
-            fields={"status": "not started yet"},
-        )
-    appointment.status = AppointmentStatus.NOSHOW
-    appointment.updated_at = utcnow()
-    session.add(appointment)
-    await mail.withdraw_reminders(session, appointment.id)
-    await session.commit()
-    return view
-
-
-async def auto_noshow(session: AsyncSession, *, after: timedelta) -> list[Appointment]:
-    """Mark no-show every booked appointment whose patient never checked in by start + after.
-
-    Each row changes by a conditional update, so two processes sweeping at once report (and
-    audit) each appointment once.
-    """
-    cutoff = utcnow() - after
-    rows = await session.exec(
-        select(Appointment).where(
-            Appointment.status == AppointmentStatus.BOOKED, col(Appointment.start_at) < cutoff
-        )
-    )
-    changed = []
-    connection = await session.connection()
-    for appointment in rows.all():
-        result = await connection.execute(
-            sa.update(Appointment)
-            .where(
-                col(Appointment.id) == appointment.id,
-                col(Appointment.status) == AppointmentStatus.BOOKED,
-            )
-            .values(status=AppointmentStatus.NOSHOW, updated_at=utcnow())
-        )
-        if result.rowcount == 1:
-            await mail.withdraw_reminders(session, appointment.id)
-            changed.append(appointment)
-    await session.commit()
-    return changed
 
 
 async def list_views(
     session: AsyncSession,
+    actor: Actor,
     *,
-    clinic_id: uuid.UUID,
     provider_id: uuid.UUID | None,
     first_day: date,
     last_day: date,
-    zone_name: str,
+    zone_name: str | None,
 ) -> list[AppointmentView]:
-    """Appointments starting on local days first_day..last_day (in `zone_name`)."""
-    zone = zone_named(zone_name)
+    """Appointments starting on local days first_day..last_day, of one provider or all.
+
+    A provider lists their own calendar only. The days are those of `zone_name`, else of the
+    provider's zone when one provider is asked for, else UTC.
+    """
+    if actor.has_role(Role.PROVIDER):
+        if provider_id is not None:
+            own_calendar(actor, provider_id)
+        provider_id = actor.id
+    if zone_name is None and provider_id is not None:
+        schedule = await availability.find_schedule(session, provider_id)
+        zone_name = schedule.timezone if schedule else None
+    zone = zone_named(zone_name or "UTC")
     start = datetime.combine(first_day, time(0), tzinfo=zone)
     end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone)
     query = (
@@ -291,7 +273,7 @@ async def list_views(
         .join(User, col(User.id) == Appointment.provider_id)
         .join(AppointmentType, col(AppointmentType.id) == Appointment.appointment_type_id)
         .where(
-            Appointment.clinic_id == clinic_id,
+            Appointment.clinic_id == clinic_of(actor),
             col(Appointment.start_at) >= start,
             col(Appointment.start_at) < end,
         )

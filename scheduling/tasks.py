@@ -11,18 +11,20 @@ from aiohttp import web
 from app.core import audit
 from app.core.config import Settings
 from app.core.db import Database
-from app.web.events import appointment_changed
 from app.web.jobs import Job, run_periodically
 from app.web.keys import DATABASE, SETTINGS
-from scheduling import outbox, service
+from scheduling import lifecycle, outbox
 
 log = logging.getLogger(__name__)
 
 
 async def sweep_noshows(db: Database, settings: Settings) -> list[uuid.UUID]:
-    """Mark no-show every booked appointment past start + the grace time; audit each."""
+    """Mark no-show every booked appointment past start + the grace time; audit each.
+
+    Each no-show is announced once the sweep commits, so live queues show it at once.
+    """
     async with db.session() as session:
-        changed = await service.auto_noshow(
+        changed = await lifecycle.auto_noshow(
             session, after=timedelta(minutes=settings.noshow_after_minutes)
         )
     for appointment in changed:
@@ -40,15 +42,14 @@ async def sweep_noshows(db: Database, settings: Settings) -> list[uuid.UUID]:
 
 
 def noshow_sweep(app: web.Application) -> Job | None:
-    """The periodic no-show sweep; live queues show each no-show at once."""
+    """The periodic no-show sweep."""
     settings = app[SETTINGS]
     if not settings.background_tasks:
         return None
     db = app[DATABASE]
 
     async def sweep() -> None:
-        for appointment_id in await sweep_noshows(db, settings):
-            await appointment_changed(app, appointment_id)
+        await sweep_noshows(db, settings)
 
     return sweep
 

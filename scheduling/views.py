@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -12,7 +13,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from app.core.errors import InvalidInput
+from app.core.models import Patient
 from app.web.api import parse_model, read_json
+from app.web.audited import record
+from app.web.identity import Actor
 from scheduling.models import AppointmentView
 from scheduling.schemas import AppointmentPublic, BookedPublic, SlotPublic, zone_named
 from scheduling.slots import Span
@@ -49,6 +53,21 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         return await read_json(request, model)
     except InvalidInput as exc:
         raise _named(exc) from None
+
+
+async def record_patients(
+    request: web.Request, actor: Actor, action: str, patients: Iterable[Patient]
+) -> None:
+    """One audit event per patient whose data leaves the server (each named once)."""
+    for patient in {p.id: p for p in patients}.values():
+        await record(
+            request,
+            actor,
+            action,
+            object_type="patient",
+            object_id=patient.id,
+            patient_id=patient.id,
+        )
 
 
 def local_iso(moment: datetime, zone_name: str) -> str:

@@ -85,11 +85,13 @@ async def run_audited(
     patient_id: uuid.UUID | None = None,
     patient_of: PatientOf | None = None,
     audit_success: bool = True,
+    audit_failures: bool = True,
 ) -> T:
     """Run `work` in a session, then record its outcome; errors are recorded and raised.
 
     `patient_of` names the patient when only the session can tell (a note's patient), and is
-    asked only when `patient_id` is not given.
+    asked only when `patient_id` is not given. Without `audit_failures`, only refusals (403,
+    404) are recorded: an error in the caller's own input (400, 409) is raised unrecorded.
     """
     error: DomainError | None = None
     async with request.app[DATABASE].session() as session:
@@ -102,6 +104,8 @@ async def run_audited(
     # Recorded after the session is closed: the audit chain queues its writers and must not
     # wait there while this request still holds a pooled connection.
     if error is not None:
+        if not audit_failures and outcome_of(error) == audit.FAILURE:
+            raise error
         raise await refused(
             request,
             actor,

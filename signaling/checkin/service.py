@@ -14,8 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, NotFound
 from app.core.models import Patient, User, utcnow
+from scheduling import lifecycle
 from scheduling.links import LinkState, link_state, read_join_token
-from scheduling.models import Appointment, AppointmentStatus
+from scheduling.models import Appointment
 from signaling.checkin.patient_session import PatientClaims
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord, WaitingMessage
 
@@ -143,10 +144,7 @@ async def verify_identity(
         check_in.identity_verified_at = check_in.identity_verified_at or utcnow()
         check_in.identity_failures = 0
         check_in.updated_at = utcnow()
-        if arrival.appointment.status == AppointmentStatus.BOOKED:
-            arrival.appointment.status = AppointmentStatus.ARRIVED
-            arrival.appointment.updated_at = utcnow()
-            session.add(arrival.appointment)
+        lifecycle.arrive(session, arrival.appointment)
         session.add(check_in)
         await session.commit()
         return True
@@ -263,10 +261,7 @@ async def enter_queue(session: AsyncSession, arrival: Arrival) -> CheckIn:
         check_in.waiting_since = utcnow()
     check_in.left_at = None
     check_in.updated_at = utcnow()
-    if arrival.appointment.status in (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED):
-        arrival.appointment.status = AppointmentStatus.CHECKED_IN
-        arrival.appointment.updated_at = utcnow()
-        session.add(arrival.appointment)
+    lifecycle.check_in(session, arrival.appointment)
     session.add(check_in)
     await session.commit()
     return check_in

@@ -15,7 +15,6 @@ from app.core import audit
 from app.core.db import Database
 from app.core.errors import Conflict, DomainError, InvalidInput
 from app.web.api import parse_model
-from app.web.events import appointment_changed
 from app.web.identity import actor_of, client_addr, optional_staff
 from app.web.keys import DATABASE, SETTINGS
 from signaling.auth import refused, request_of
@@ -250,7 +249,6 @@ class VisitNamespace(GuardedNamespace):
         ended_at = visit.ended_at.isoformat()
         await self.emit("ended", {"ended_at": ended_at}, room=visit_room(visit.id))
         await self._audit(who, None, "visit.end")
-        await appointment_changed(self.app, visit.appointment_id)
         return {"ok": True, "ended_at": ended_at}
 
     async def on_audio_only(self, sid: str, data: Any) -> dict[str, Any]:

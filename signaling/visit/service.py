@@ -10,7 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.models import Patient, User, utcnow
-from scheduling.models import Appointment, AppointmentStatus
+from scheduling import lifecycle
+from scheduling.models import Appointment
 from signaling.checkin.patient_session import PatientClaims
 from signaling.models import Visit, VisitGuest, VisitMessage
 from signaling.visit.guest_tokens import GuestClaims
@@ -121,8 +122,7 @@ async def end_visit(session: AsyncSession, who: Attendee) -> Visit:
     session.add(visit)
     appointment = await session.get(Appointment, visit.appointment_id)
     if appointment is not None:
-        appointment.status = AppointmentStatus.FULFILLED
-        session.add(appointment)
+        lifecycle.fulfil(session, appointment)
     await session.commit()
     await session.refresh(visit)
     return visit
