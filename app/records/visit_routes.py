@@ -14,10 +14,9 @@ from app.records.keys import NOTE_KEYRING
 from app.records.routes import record_event, run_audited, viewer_of
 from app.records.schemas import NotePublic
 from app.web.api import model_response, path_uuid
-from app.web.identity import authorize, client_addr
+from app.web.identity import PATIENT_COOKIE, authorize, client_addr, read_patient_token
 from app.web.keys import DATABASE, SETTINGS
 from signaling.checkin import service as checkin
-from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 
 routes = web.RouteTableDef()
 
