@@ -11,6 +11,7 @@ import socketio
 from aiohttp import web
 
 from app.core.errors import DomainError
+from signaling.auth import request_of
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app = app
         # Per connection, kept in this process (a socket lives in one process).
         self._buckets: dict[str, TokenBucket] = {}
+
+    def request(self, sid: str) -> web.Request:
+        """The HTTP request that opened this connection (its cookies, its app)."""
+        return request_of(self.server.get_environ(sid, self.namespace))
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE_EVENTS:

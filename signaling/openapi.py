@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from app.web.openapi import Spec, operation, path_param, schemas_of
-from signaling.checkin.routes import ConsentIn, DeviceCheckIn, IdentityIn
-from signaling.visit.guest_routes import GuestInviteIn, GuestNameIn
+from signaling.checkin.guest_routes import GuestNameIn
+from signaling.checkin.routes import IdentityIn
+from signaling.checkin.steps import ConsentIn, DeviceCheckIn
+from signaling.visit.guest_routes import GuestInviteIn
 
 TOKEN = {
     "name": "token",

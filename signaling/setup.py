@@ -12,8 +12,10 @@ from app.web.jobs import Job, run_periodically
 from app.web.keys import DATABASE, REDIS, SETTINGS
 from app.web.setup import add_openapi
 from signaling import openapi
+from signaling.checkin import guest_routes as guest_checkin
 from signaling.checkin import pages as checkin_pages
 from signaling.checkin import routes as checkin_routes
+from signaling.checkin.guest_routes import GUESTS_CHANGED
 from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
 from signaling.queue.keys import NOTIFIER, PRESENCE
@@ -22,9 +24,9 @@ from signaling.queue.presence import MemoryPresence, PresenceStore, RedisPresenc
 from signaling.queue.waiting_namespace import WaitingRoomNamespace
 from signaling.relay.relay import setup_media_relay
 from signaling.server import SOCKET_SERVER, attach_socket_server, create_socket_server
-from signaling.visit import guest_routes
+from signaling.visit import guest_routes as visit_guests
 from signaling.visit import pages as visit_pages
-from signaling.visit.namespace import VisitNamespace
+from signaling.visit.namespace import VisitNamespace, guests_changed
 
 
 def setup(app: web.Application) -> None:
@@ -32,10 +34,13 @@ def setup(app: web.Application) -> None:
     attach_socket_server(app, create_socket_server(settings))
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
+    app.add_routes(guest_checkin.routes)
     app.add_routes(queue_pages.routes)
     app.add_routes(visit_pages.routes)
-    app.add_routes(guest_routes.routes)
+    app.add_routes(visit_guests.routes)
     _setup_queue(app)
+    # A guest's check-in shows on their visit's page and in the provider's queue.
+    app[GUESTS_CHANGED] = guests_changed
     app[SOCKET_SERVER].register_namespace(VisitNamespace(app))
     setup_media_relay(app, settings)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)

@@ -14,10 +14,17 @@ from app.records import visit_notes, visit_summary
 from app.records.keys import NOTE_KEYRING
 from app.web.api import model_response, path_uuid
 from app.web.audited import record, run_audited
-from app.web.identity import Actor, authorize, client_addr, patient_actor, staff_actor
+from app.web.identity import (
+    PATIENT_COOKIE,
+    Actor,
+    authorize,
+    client_addr,
+    patient_actor,
+    read_patient_token,
+    staff_actor,
+)
 from app.web.keys import DATABASE, SETTINGS
 from signaling.checkin import service as checkin
-from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 
 routes = web.RouteTableDef()
 

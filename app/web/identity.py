@@ -1,4 +1,9 @@
-"""Who is asking: staff sessions from cookie or Bearer token, role checks, and the Actor."""
+"""Who is asking: staff, patient and guest sessions, role checks, and the one Actor type.
+
+Staff sign in (cookie or Bearer token). Patients and guests never do: a confirmed join link or a
+named guest link gives them a session cookie, which signaling issues (it needs the appointment)
+and every domain reads here.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from typing import Literal
 
 from aiohttp import web
 
-from app.core import audit
+from app.core import audit, tokens
 from app.core.auth import SessionClaims, decode_session_token
+from app.core.config import Settings
 from app.core.errors import DomainError, Forbidden, NotAuthenticated
 from app.core.models import Role, User
 from app.web.keys import DATABASE, DENYLIST, SETTINGS
 
 SESSION_COOKIE = "oc_session"
+PATIENT_COOKIE = "oc_patient"
+GUEST_COOKIE = "oc_guest"
+PATIENT_AUDIENCE = "openconsult:patient"
+GUEST_SESSION_AUDIENCE = "openconsult:guest"
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,72 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, token
         secure=settings.secure_cookies,
         path="/",
         max_age=settings.session_max_hours * 3600,
+    )
+
+
+@dataclass(frozen=True)
+class PatientClaims:
+    """A patient's session: their identity confirmed for one appointment, at one version of it."""
+
+    appointment_id: uuid.UUID
+    version: int
+
+
+@dataclass(frozen=True)
+class GuestClaims:
+    """A guest's link or session: one guest of one visit."""
+
+    guest_id: uuid.UUID
+    visit_id: uuid.UUID
+
+
+def read_patient_token(settings: Settings, token: str | None) -> PatientClaims | None:
+    return tokens.verify(
+        settings.secret,
+        token,
+        audience=PATIENT_AUDIENCE,
+        required=("sub", "ver", "exp"),
+        build=lambda c: PatientClaims(uuid.UUID(str(c["sub"])), int(c["ver"])),
+    )
+
+
+def read_guest_token(settings: Settings, token: str | None, *, audience: str) -> GuestClaims | None:
+    """The guest a token of `audience` names (a session, or the link that leads to one)."""
+    return tokens.verify(
+        settings.secret,
+        token,
+        audience=audience,
+        required=("sub", "vis", "exp"),
+        build=lambda c: GuestClaims(uuid.UUID(str(c["sub"])), uuid.UUID(str(c["vis"]))),
+    )
+
+
+def read_guest_session(settings: Settings, token: str | None) -> GuestClaims | None:
+    return read_guest_token(settings, token, audience=GUEST_SESSION_AUDIENCE)
+
+
+def patient_session(request: web.Request) -> PatientClaims | None:
+    """The patient session this request carries, if any."""
+    return read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
+
+
+def guest_session(request: web.Request) -> GuestClaims | None:
+    """The guest session this request carries, if any."""
+    return read_guest_session(request.app[SETTINGS], request.cookies.get(GUEST_COOKIE))
+
+
+def set_visitor_cookie(
+    response: web.StreamResponse, settings: Settings, cookie: str, token: str
+) -> None:
+    """A patient's or guest's session cookie (PATIENT_COOKIE or GUEST_COOKIE): one day, strict."""
+    response.set_cookie(
+        cookie,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies,
+        path="/",
+        max_age=24 * 3600,
     )
 
 

@@ -1,25 +1,15 @@
-"""A patient's session after confirming their identity: a cookie bound to one appointment."""
+"""Issuing a patient's session once they confirmed their identity: bound to one appointment.
+
+Reading it is the web plumbing's (`app.web.identity.patient_session`): every domain reads it.
+"""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-
-from aiohttp import web
-
 from app.core import tokens
 from app.core.config import Settings
+from app.web.identity import PATIENT_AUDIENCE
 from scheduling.links import closes_at
 from scheduling.models import Appointment
-
-PATIENT_COOKIE = "oc_patient"
-PATIENT_AUDIENCE = "openconsult:patient"
-
-
-@dataclass(frozen=True)
-class PatientClaims:
-    appointment_id: uuid.UUID
-    version: int
 
 
 def issue_patient_token(settings: Settings, appointment: Appointment) -> str:
@@ -31,25 +21,3 @@ def issue_patient_token(settings: Settings, appointment: Appointment) -> str:
         "exp": int(expires.timestamp()),
     }
     return tokens.sign(settings.secret, PATIENT_AUDIENCE, claims)
-
-
-def read_patient_token(settings: Settings, token: str | None) -> PatientClaims | None:
-    return tokens.verify(
-        settings.secret,
-        token,
-        audience=PATIENT_AUDIENCE,
-        required=("sub", "ver", "exp"),
-        build=lambda c: PatientClaims(uuid.UUID(str(c["sub"])), int(c["ver"])),
-    )
-
-
-def set_patient_cookie(response: web.StreamResponse, settings: Settings, token: str) -> None:
-    response.set_cookie(
-        PATIENT_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=settings.secure_cookies,
-        path="/",
-        max_age=24 * 3600,
-    )

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
-from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import audit
 from app.core.errors import InvalidInput, TooManyRequests
-from app.core.models import utcnow
 from app.web.api import read_json
-from app.web.identity import client_addr
+from app.web.events import appointment_changed
+from app.web.identity import (
+    PATIENT_COOKIE,
+    client_addr,
+    patient_actor,
+    patient_session,
+    set_visitor_cookie,
+)
 from app.web.keys import DATABASE, RATE_LIMITER, SETTINGS
 from signaling.checkin import service as checkin
-from signaling.checkin.patient_session import (
-    PATIENT_COOKIE,
-    issue_patient_token,
-    read_patient_token,
-    set_patient_cookie,
-)
+from signaling.checkin.patient_session import issue_patient_token
 from signaling.checkin.service import Arrival, LinkLocked
-from signaling.queue.keys import NOTIFIER
-from signaling.queue.notifier import CLINIC_NAMESPACE, clinic_room, provider_room
+from signaling.checkin.steps import Audited, CheckInSteps
+from signaling.rooms import CLINIC_NAMESPACE, clinic_room, provider_room
 from signaling.server import SOCKET_SERVER
-
-routes = web.RouteTableDef()
 
 IDENTITY_ATTEMPTS_PER_ADDRESS = 20  # per 15 minutes, across links: stops guessing at scale
 
@@ -37,74 +37,63 @@ class IdentityIn(BaseModel):
     birth_date: date
 
 
-class ConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PatientCheckIn(CheckInSteps[Arrival]):
+    """A patient on their way in by the join link from their appointment email."""
 
-    version: int = Field(ge=1)
-    accepted: Literal[True]
+    prefix = "/api/join/{token}"
+    actions = {
+        "consent": "checkin.consent",
+        "device_check": "checkin.device_check",
+        "waiting": "checkin.enter_queue",
+    }
 
+    async def arrival(
+        self, request: web.Request, *, signed_in: bool = True, after_visit: bool = False
+    ) -> Arrival:
+        async with request.app[DATABASE].session() as session:
+            arrival = await checkin.resolve_link(
+                session, request.app[SETTINGS], request.match_info["token"], after_visit=after_visit
+            )
+        if signed_in:
+            checkin.require_patient(arrival, patient_session(request))
+        return arrival
 
-DeviceState = Literal["ok", "denied", "missing", "error", "unsupported"]
+    def progress(self, arrival: Arrival) -> dict[str, object]:
+        return checkin.arrival_progress(arrival)
 
+    def clinic_of(self, arrival: Arrival) -> uuid.UUID:
+        return arrival.appointment.clinic_id
 
-class DeviceCheckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    def audited(self, request: web.Request, arrival: Arrival) -> Audited:
+        actor = patient_actor(request, arrival.patient.id, arrival.appointment.clinic_id)
+        return Audited(actor, "appointment", arrival.appointment.id, arrival.patient.id)
 
-    camera: DeviceState
-    microphone: DeviceState
-    network_rtt_ms: int | None = Field(default=None, ge=0, le=60_000)
-    browser: str | None = Field(default=None, max_length=200)
-
-
-def _patient_actor(request: web.Request, arrival: Arrival) -> audit.Actor:
-    return audit.Actor(
-        id=str(arrival.patient.id),
-        role="patient",
-        clinic_id=str(arrival.appointment.clinic_id),
-        client_addr=client_addr(request),
-    )
-
-
-async def _arrival(
-    request: web.Request, *, signed_in: bool = True, after_visit: bool = False
-) -> Arrival:
-    async with request.app[DATABASE].session() as session:
-        arrival = await checkin.resolve_link(
-            session, request.app[SETTINGS], request.match_info["token"], after_visit=after_visit
+    async def accept_consent(
+        self, request: web.Request, session: AsyncSession, arrival: Arrival, version: int
+    ) -> dict[str, object]:
+        session.add(arrival.check_in)
+        consent = await checkin.accept_consent(
+            session, arrival, version=version, client_addr=client_addr(request)
         )
-    if signed_in:
-        claims = read_patient_token(request.app[SETTINGS], request.cookies.get(PATIENT_COOKIE))
-        checkin.require_patient(arrival, claims)
-    return arrival
+        return {"version": consent.version, "accepted_at": consent.accepted_at.isoformat()}
+
+    async def record_device_check(
+        self, session: AsyncSession, arrival: Arrival, result: dict[str, object]
+    ) -> None:
+        session.add(arrival.check_in)
+        await checkin.record_device_check(session, arrival, result)
+
+    async def enter_waiting(self, session: AsyncSession, arrival: Arrival) -> None:
+        session.add(arrival.check_in)
+        session.add(arrival.appointment)
+        await checkin.enter_queue(session, arrival)
+
+    async def waiting_changed(self, request: web.Request, arrival: Arrival) -> None:
+        await appointment_changed(request.app, arrival.appointment.id)
 
 
-async def _audit(
-    request: web.Request, arrival: Arrival, action: str, outcome: str = audit.SUCCESS
-) -> None:
-    await audit.record(
-        request.app[DATABASE],
-        action=action,
-        outcome=outcome,
-        actor=_patient_actor(request, arrival),
-        object_type="appointment",
-        object_id=arrival.appointment.id,
-        patient_id=arrival.patient.id,
-    )
-
-
-def _progress(arrival: Arrival) -> dict[str, object]:
-    check_in = arrival.check_in
-    if check_in.identity_verified_at is None:
-        step = "identity"
-    elif check_in.consent_id is None:
-        step = "consent"
-    elif check_in.visit_id is not None:
-        step = "admitted"
-    elif check_in.waiting_since is not None:
-        step = "waiting"
-    else:
-        step = "device_check"
-    return checkin.progress(step, arrival.provider, arrival.appointment, check_in.visit_id)
+PATIENTS = PatientCheckIn()
+routes = web.RouteTableDef()
 
 
 @routes.post("/api/join/{token}/identity")
@@ -118,14 +107,14 @@ async def confirm_identity(request: web.Request) -> web.Response:
             "Too many attempts from this address; wait and try again.", retry_after=900
         )
     # After the visit the patient may confirm again (another browser) to read the summary.
-    arrival = await _arrival(request, signed_in=False, after_visit=True)
+    arrival = await PATIENTS.arrival(request, signed_in=False, after_visit=True)
     async with request.app[DATABASE].session() as session:
         session.add(arrival.check_in)
         session.add(arrival.appointment)
         matched = await checkin.verify_identity(session, settings, arrival, body.birth_date)
     if not matched:
         locked = arrival.check_in.link_locked_at is not None
-        await _audit(request, arrival, "checkin.identity", audit.FAILURE)
+        await PATIENTS.audit(request, arrival, "checkin.identity", audit.FAILURE)
         if locked:
             await _tell_clinic_link_locked(request, arrival)
             raise LinkLocked(
@@ -137,10 +126,11 @@ async def confirm_identity(request: web.Request) -> web.Response:
             f"That date of birth does not match our records. {left} attempt(s) left.",
             fields={"birth_date": "does not match"},
         )
-    await _audit(request, arrival, "checkin.identity")
-    response = web.json_response(_progress(arrival))
-    set_patient_cookie(response, settings, issue_patient_token(settings, arrival.appointment))
-    await request.app[NOTIFIER].provider_changed(arrival.appointment.provider_id)
+    await PATIENTS.audit(request, arrival, "checkin.identity")
+    response = web.json_response(PATIENTS.progress(arrival))
+    token = issue_patient_token(settings, arrival.appointment)
+    set_visitor_cookie(response, settings, PATIENT_COOKIE, token)
+    await appointment_changed(request.app, arrival.appointment.id)
     return response
 
 
@@ -159,16 +149,16 @@ async def _tell_clinic_link_locked(request: web.Request, arrival: Arrival) -> No
     await sio.emit(
         "alert", alert, room=clinic_room(arrival.appointment.clinic_id), namespace=CLINIC_NAMESPACE
     )
-    await request.app[NOTIFIER].provider_changed(arrival.provider.id)
+    await appointment_changed(request.app, arrival.appointment.id)
 
 
 @routes.get("/api/join/{token}/status")
 async def status(request: web.Request) -> web.Response:
-    arrival = await _arrival(request)
+    arrival = await PATIENTS.arrival(request)
     async with request.app[DATABASE].session() as session:
         messages = await checkin.messages_for(session, arrival.appointment.id)
-    await _audit(request, arrival, "checkin.status")
-    progress = _progress(arrival)
+    await PATIENTS.audit(request, arrival, "checkin.status")
+    progress = PATIENTS.progress(arrival)
     progress["messages"] = [
         {"text": m.text, "sent_at": m.sent_at.isoformat(), "from": arrival.provider.full_name}
         for m in messages
@@ -176,55 +166,5 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(progress)
 
 
-@routes.get("/api/join/{token}/consent")
-async def consent_text(request: web.Request) -> web.Response:
-    arrival = await _arrival(request)
-    async with request.app[DATABASE].session() as session:
-        document = await checkin.current_consent(session, arrival.appointment.clinic_id)
-    return web.json_response(checkin.consent_public(document))
-
-
-@routes.post("/api/join/{token}/consent")
-async def accept_consent(request: web.Request) -> web.Response:
-    body = await read_json(request, ConsentIn)
-    arrival = await _arrival(request)
-    async with request.app[DATABASE].session() as session:
-        session.add(arrival.check_in)
-        record = await checkin.accept_consent(
-            session, arrival, version=body.version, client_addr=client_addr(request)
-        )
-    await _audit(request, arrival, "checkin.consent")
-    return web.json_response(
-        {"version": record.version, "accepted_at": record.accepted_at.isoformat()}
-        | _progress(arrival)
-    )
-
-
-@routes.post("/api/join/{token}/device-check")
-async def device_check(request: web.Request) -> web.Response:
-    body = await read_json(request, DeviceCheckIn)
-    arrival = await _arrival(request)
-    async with request.app[DATABASE].session() as session:
-        session.add(arrival.check_in)
-        await checkin.record_device_check(session, arrival, body.model_dump())
-    await _audit(request, arrival, "checkin.device_check")
-    return web.json_response(_progress(arrival))
-
-
-@routes.post("/api/join/{token}/waiting")
-async def enter_waiting_room(request: web.Request) -> web.Response:
-    arrival = await _arrival(request)
-    async with request.app[DATABASE].session() as session:
-        session.add(arrival.check_in)
-        session.add(arrival.appointment)
-        await checkin.enter_queue(session, arrival)
-    await _audit(request, arrival, "checkin.enter_queue")
-    await request.app[NOTIFIER].provider_changed(arrival.appointment.provider_id)
-    return web.json_response(_progress(arrival))
-
-
-@routes.get("/api/join/{token}/ping")
-async def ping(request: web.Request) -> web.Response:
-    """For the network check: the page times a few round trips to the server."""
-    await _arrival(request)
-    return web.json_response({"server_time": utcnow().isoformat()})
+# Consent, device check, waiting room and ping: the steps a guest takes too.
+PATIENTS.add_routes(routes)

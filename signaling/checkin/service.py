@@ -14,10 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, NotFound
 from app.core.models import Patient, User, utcnow
+from app.web.identity import PatientClaims
 from scheduling import lifecycle
 from scheduling.links import LinkState, link_state, read_join_token
 from scheduling.models import Appointment
-from signaling.checkin.patient_session import PatientClaims
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord, WaitingMessage
 
 DEFAULT_CONSENT_TITLE = "Consent to a telehealth visit"
@@ -67,15 +67,50 @@ class Arrival:
 
 
 def progress(
-    step: str, provider: User, appointment: Appointment, visit_id: uuid.UUID | None
+    first_step: str,
+    first_done: bool,
+    *,
+    consented: bool,
+    waiting: bool,
+    visit_id: uuid.UUID | None,
+    provider: User,
+    appointment: Appointment,
 ) -> dict[str, object]:
-    """Where someone is on their way into a visit, in the shape the check-in page reads."""
+    """Where someone is on their way into a visit, in the shape the check-in page reads.
+
+    Patients start by confirming their identity, guests by giving their name; then both accept
+    the consent, check their devices, wait, and are admitted to the visit `visit_id`.
+    """
+    if not first_done:
+        step = first_step
+    elif not consented:
+        step = "consent"
+    elif visit_id is not None:
+        step = "admitted"
+    elif waiting:
+        step = "waiting"
+    else:
+        step = "device_check"
     return {
         "step": step,
         "provider_name": provider.full_name,
         "starts_at": appointment.start_at.isoformat(),
         "visit_url": f"/visit/{visit_id}" if visit_id else None,
     }
+
+
+def arrival_progress(arrival: Arrival) -> dict[str, object]:
+    """Where the patient is in check-in."""
+    check_in = arrival.check_in
+    return progress(
+        "identity",
+        check_in.identity_verified_at is not None,
+        consented=check_in.consent_id is not None,
+        waiting=check_in.waiting_since is not None,
+        visit_id=check_in.visit_id,
+        provider=arrival.provider,
+        appointment=arrival.appointment,
+    )
 
 
 async def resolve_link(

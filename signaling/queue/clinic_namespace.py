@@ -8,26 +8,27 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core import audit
 from app.core.db import Database
 from app.core.errors import Forbidden
 from app.core.models import Role, User, utcnow
 from app.web.api import parse_model
-from app.web.identity import actor_of
+from app.web.audited import record
+from app.web.identity import Actor, staff_actor
 from app.web.keys import DATABASE
 from scheduling.models import Appointment
 from signaling.auth import request_of, staff_from_environ
 from signaling.namespace import GuardedNamespace
 from signaling.queue import service as clinic_queue
 from signaling.queue.keys import NOTIFIER, PRESENCE
-from signaling.queue.notifier import (
+from signaling.queue.notifier import QueueNotifier
+from signaling.queue.presence import PresenceStore
+from signaling.rooms import (
+    CLINIC_NAMESPACE,
     WAITING_NAMESPACE,
-    QueueNotifier,
     appointment_room,
     clinic_room,
     provider_room,
 )
-from signaling.queue.presence import PresenceStore
 
 
 class MessageIn(BaseModel):
@@ -49,7 +50,7 @@ def visit_url(visit_id: uuid.UUID) -> str:
 
 class ClinicQueueNamespace(GuardedNamespace):
     def __init__(self, app: web.Application) -> None:
-        super().__init__("/clinic", app)
+        super().__init__(CLINIC_NAMESPACE, app)
 
     @property
     def db(self) -> Database:
@@ -84,11 +85,10 @@ class ClinicQueueNamespace(GuardedNamespace):
         now = utcnow()
         for queue in queues:
             await self.emit("queue", queue.public(now), to=sid)
-        await audit.record(
-            self.db,
-            action="queue.view",
-            outcome=audit.SUCCESS,
-            actor=actor_of(request, staff),
+        await record(
+            request,
+            staff_actor(request, staff),
+            "queue.view",
             object_type="clinic_queue",
             detail=f"{len(queues)} queue(s), {sum(len(q.rows) for q in queues)} patients",
         )
@@ -108,11 +108,12 @@ class ClinicQueueNamespace(GuardedNamespace):
     ) -> None:
         async with self.db.session() as session:
             appointment = await session.get(Appointment, appointment_id)
-        await audit.record(
-            self.db,
-            action=action,
-            outcome=audit.SUCCESS,
-            actor=audit.Actor(str(provider.id), provider.role.value, str(provider.clinic_id), None),
+        # Events after the connect are recorded without an address, like the visit's.
+        actor = Actor("staff", provider.id, provider.role.value, provider.clinic_id)
+        await record(
+            self.request(sid),
+            actor,
+            action,
             object_type="appointment",
             object_id=appointment_id,
             patient_id=appointment.patient_id if appointment else None,

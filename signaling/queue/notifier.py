@@ -12,28 +12,15 @@ from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
 from signaling.queue.presence import PresenceStore
 from signaling.queue.service import provider_queue
+from signaling.rooms import (
+    CLINIC_NAMESPACE,
+    WAITING_NAMESPACE,
+    appointment_room,
+    clinic_room,
+    provider_room,
+)
 
 log = logging.getLogger(__name__)
-
-CLINIC_NAMESPACE = "/clinic"
-WAITING_NAMESPACE = "/waiting"
-
-
-def provider_room(provider_id: uuid.UUID) -> str:
-    return f"provider:{provider_id}"
-
-
-def clinic_room(clinic_id: uuid.UUID) -> str:
-    return f"clinic:{clinic_id}"
-
-
-def appointment_room(appointment_id: uuid.UUID) -> str:
-    return f"appointment:{appointment_id}"
-
-
-def guest_room(guest_id: uuid.UUID) -> str:
-    """A visit guest's sockets in the waiting room (they have no appointment of their own)."""
-    return f"guest:{guest_id}"
 
 
 class QueueNotifier:

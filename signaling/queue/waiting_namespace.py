@@ -13,19 +13,19 @@ from aiohttp import web
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
+from app.web.identity import guest_session, patient_session
 from app.web.keys import DATABASE, SETTINGS
 from scheduling.models import Appointment
 from signaling.auth import refused, request_of
-from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
+from signaling.checkin import guests
 from signaling.checkin.service import leave_queue
 from signaling.models import CheckIn, Visit
 from signaling.namespace import GuardedNamespace
 from signaling.queue.keys import NOTIFIER, PRESENCE
-from signaling.queue.notifier import QueueNotifier, appointment_room, guest_room
+from signaling.queue.notifier import QueueNotifier
 from signaling.queue.presence import Presence, PresenceStore
 from signaling.queue.service import presence_key
-from signaling.visit import guests
-from signaling.visit.guest_tokens import GUEST_COOKIE, read_guest_session
+from signaling.rooms import WAITING_NAMESPACE, appointment_room, guest_room
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class WaitingRoomNamespace(GuardedNamespace):
     """Patients connect with the session cookie they got for confirming their identity."""
 
     def __init__(self, app: web.Application) -> None:
-        super().__init__("/waiting", app)
+        super().__init__(WAITING_NAMESPACE, app)
         self._local: dict[str, uuid.UUID] = {}  # sid -> appointment, for heartbeats
         self._timers: set[asyncio.Task[None]] = set()
 
@@ -56,7 +56,7 @@ class WaitingRoomNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = request_of(environ)
-        claims = read_patient_token(self.settings, request.cookies.get(PATIENT_COOKIE))
+        claims = patient_session(request)
         if claims is None:
             await self._connect_guest(sid, request)
             return
@@ -87,7 +87,7 @@ class WaitingRoomNamespace(GuardedNamespace):
 
     async def _connect_guest(self, sid: str, request: web.Request) -> None:
         """A visit's guest waits here, without a place in line, until the provider admits them."""
-        claims = read_guest_session(self.settings, request.cookies.get(GUEST_COOKIE))
+        claims = guest_session(request)
         if claims is None:
             raise refused("not_checked_in", "Please check in.")
         try:

@@ -1,7 +1,7 @@
-"""Visit guests: an interpreter or a family member the provider invites by link and admits.
+"""Visit guests, the provider's side: invite an interpreter or a family member, admit, remove.
 
-A guest names themself, accepts the clinic's consent (no date-of-birth check: they are not
-the patient), checks their devices and waits until the provider lets them into the visit.
+The guest's own way in (name, consent, device check, waiting) is check-in's:
+`signaling.checkin.guests`.
 """
 
 from __future__ import annotations
@@ -9,25 +9,17 @@ from __future__ import annotations
 import enum
 import json
 import uuid
-from dataclasses import dataclass
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound
-from app.core.models import User, utcnow
+from app.core.models import utcnow
 from scheduling.models import Appointment
-from signaling.checkin import service as checkin
-from signaling.checkin.service import LinkNotOpen, NeedsStep
-from signaling.models import ConsentDocument, Visit, VisitGuest
+from signaling.checkin.guest_tokens import guest_expiry, guest_link_token
+from signaling.models import Visit, VisitGuest
 from signaling.relay.room import MAX_PARTICIPANTS
-from signaling.visit.guest_tokens import (
-    GuestClaims,
-    guest_expiry,
-    guest_link_token,
-    read_guest_link,
-)
 from signaling.visit.service import PROVIDER, Attendee, require_open
 
 # The patient and the provider take two of the relay's places.
@@ -58,16 +50,6 @@ def guest_status(guest: VisitGuest) -> GuestStatus:
     if guest.name is not None:
         return GuestStatus.CHECKING_IN
     return GuestStatus.INVITED
-
-
-@dataclass(frozen=True)
-class GuestArrival:
-    """What a guest link resolves to."""
-
-    guest: VisitGuest
-    visit: Visit
-    appointment: Appointment
-    provider: User
 
 
 def require_provider(who: Attendee) -> None:
@@ -112,80 +94,6 @@ async def guests_of(session: AsyncSession, visit_id: uuid.UUID) -> list[VisitGue
         .order_by(col(VisitGuest.created_at))
     )
     return list(result.all())
-
-
-async def resolve_link(session: AsyncSession, settings: Settings, token: str) -> GuestArrival:
-    """The guest behind a link that still works: the visit open, the guest not removed."""
-    claims = read_guest_link(settings, token)
-    return await _arrival(session, claims, invalid="This guest link is not valid.")
-
-
-async def from_session(session: AsyncSession, claims: GuestClaims | None) -> GuestArrival:
-    """The guest a guest-session cookie names, while their visit is open."""
-    return await _arrival(session, claims, invalid="No such guest.")
-
-
-async def _arrival(
-    session: AsyncSession, claims: GuestClaims | None, *, invalid: str
-) -> GuestArrival:
-    guest = await session.get(VisitGuest, claims.guest_id) if claims else None
-    if claims is None or guest is None or guest.visit_id != claims.visit_id:
-        raise NotFound(invalid)
-    visit = await session.get(Visit, guest.visit_id)
-    appointment = await session.get(Appointment, visit.appointment_id) if visit else None
-    provider = await session.get(User, visit.provider_id) if visit else None
-    assert visit is not None and appointment is not None and provider is not None
-    if visit.ended_at is not None:
-        raise LinkNotOpen(
-            "This visit is over, so the link has expired.", fields={"link": "expired"}
-        )
-    if guest.revoked_at is not None:
-        raise LinkNotOpen("The provider has withdrawn this invitation.", fields={"link": "removed"})
-    return GuestArrival(guest, visit, appointment, provider)
-
-
-def require_named(arrival: GuestArrival, claims: GuestClaims | None) -> None:
-    """The caller is this guest (their session cookie) and has given their name."""
-    if claims is None or claims.guest_id != arrival.guest.id or arrival.guest.name is None:
-        raise NeedsStep("Please tell us your name first.", fields={"step": "name"})
-
-
-async def give_name(session: AsyncSession, arrival: GuestArrival, name: str) -> None:
-    if arrival.guest.admitted_at is not None and arrival.guest.name != name:
-        raise Conflict("You are already in the visit under another name.")
-    arrival.guest.name = name
-    session.add(arrival.guest)
-    await session.commit()
-
-
-async def consent_document(session: AsyncSession, arrival: GuestArrival) -> ConsentDocument:
-    """The same consent text the clinic's patients accept."""
-    return await checkin.current_consent(session, arrival.visit.clinic_id)
-
-
-async def accept_consent(session: AsyncSession, arrival: GuestArrival, *, version: int) -> None:
-    document = await checkin.accepted_consent(session, arrival.visit.clinic_id, version)
-    arrival.guest.consent_version = document.version
-    arrival.guest.consent_accepted_at = utcnow()
-    session.add(arrival.guest)
-    await session.commit()
-
-
-async def record_device_check(
-    session: AsyncSession, arrival: GuestArrival, result: dict[str, object]
-) -> None:
-    arrival.guest.device_check = json.dumps(result, sort_keys=True)[:500]
-    session.add(arrival.guest)
-    await session.commit()
-
-
-async def enter_waiting(session: AsyncSession, arrival: GuestArrival) -> None:
-    if arrival.guest.consent_accepted_at is None:
-        raise NeedsStep("Please accept the consent first.", fields={"step": "consent"})
-    if arrival.guest.waiting_since is None:
-        arrival.guest.waiting_since = utcnow()
-        session.add(arrival.guest)
-        await session.commit()
 
 
 async def admit(session: AsyncSession, who: Attendee, guest_id: uuid.UUID) -> VisitGuest:
@@ -249,20 +157,3 @@ def guest_public(guest: VisitGuest) -> dict[str, object]:
         "waiting_since": guest.waiting_since.isoformat() if guest.waiting_since else None,
         "admitted_at": guest.admitted_at.isoformat() if guest.admitted_at else None,
     }
-
-
-def progress(arrival: GuestArrival) -> dict[str, object]:
-    """Where the guest is on their way in; the same shape as a patient's check-in progress."""
-    guest = arrival.guest
-    if guest.name is None:
-        step = "name"
-    elif guest.consent_accepted_at is None:
-        step = "consent"
-    elif guest.admitted_at is not None:
-        step = "admitted"
-    elif guest.waiting_since is not None:
-        step = "waiting"
-    else:
-        step = "device_check"
-    visit_id = arrival.visit.id if guest.admitted_at else None
-    return checkin.progress(step, arrival.provider, arrival.appointment, visit_id)

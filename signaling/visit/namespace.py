@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -15,34 +16,29 @@ from app.core import audit
 from app.core.db import Database
 from app.core.errors import Conflict, DomainError, InvalidInput
 from app.web.api import parse_model
-from app.web.identity import actor_of, client_addr, optional_staff
-from app.web.keys import DATABASE, SETTINGS
+from app.web.audited import record
+from app.web.identity import anonymous_actor, client_addr, optional_staff, staff_actor
+from app.web.keys import DATABASE
 from signaling.auth import refused, request_of
-from signaling.checkin.patient_session import PATIENT_COOKIE, read_patient_token
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
 from signaling.queue.keys import NOTIFIER
-from signaling.queue.notifier import WAITING_NAMESPACE, guest_room
 from signaling.relay import MediaRelay, RelayError, RoomFull
 from signaling.relay.relay import MEDIA_RELAY
 from signaling.relay.room import MAX_PARTICIPANTS
+from signaling.rooms import (
+    VISIT_NAMESPACE,
+    WAITING_NAMESPACE,
+    guest_room,
+    visit_provider_room,
+    visit_room,
+)
 from signaling.server import SOCKET_SERVER
 from signaling.visit import attendance, guests
 from signaling.visit import service as visits
-from signaling.visit.guest_tokens import GUEST_COOKIE, read_guest_session
+from signaling.visit.attendees import attendee_of
 
 log = logging.getLogger(__name__)
-
-VISIT_NAMESPACE = "/visit"
-
-
-def visit_room(visit_id: uuid.UUID | str) -> str:
-    return f"visit:{visit_id}"
-
-
-def visit_provider_room(visit_id: uuid.UUID | str) -> str:
-    """The provider's sockets in a visit: they alone see and act on the guests."""
-    return f"visit-provider:{visit_id}"
 
 
 async def guests_changed(app: web.Application, visit_id: uuid.UUID) -> None:
@@ -59,6 +55,17 @@ async def guests_changed(app: web.Application, visit_id: uuid.UUID) -> None:
     if visit is not None:
         # The clinic queue shows waiting guests too, for a provider not on the visit page.
         await app[NOTIFIER].provider_changed(visit.provider_id)
+
+
+@dataclass(frozen=True)
+class Seat(visits.Attendee):
+    """An attendee on one of this process's sockets, and the request that opened the socket."""
+
+    request: web.Request
+
+    @classmethod
+    def of(cls, who: visits.Attendee, request: web.Request) -> Seat:
+        return cls(who.visit, who.role, who.person_id, who.name, request)
 
 
 class ConnectIn(BaseModel):
@@ -107,7 +114,7 @@ class VisitNamespace(GuardedNamespace):
         super().__init__(VISIT_NAMESPACE, app)
         # Per process, like the relay: sid -> attendee, and who offered last per participant
         # (a reload's new socket may offer before the old socket's disconnect arrives).
-        self._attendees: dict[str, visits.Attendee] = {}
+        self._attendees: dict[str, Seat] = {}
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
@@ -126,25 +133,15 @@ class VisitNamespace(GuardedNamespace):
             visit_id = parse_model(ConnectIn, auth).visit_id
         except DomainError:
             raise refused("invalid_payload", "Say which visit to join.") from None
-        staff = await optional_staff(request)
-        settings = self.app[SETTINGS]
-        claims = read_patient_token(settings, request.cookies.get(PATIENT_COOKIE))
-        guest = read_guest_session(settings, request.cookies.get(GUEST_COOKIE))
         try:
-            async with self.db.session() as session:
-                who = await visits.attendee(
-                    session,
-                    visit_id,
-                    staff_id=staff.id if staff else None,
-                    patient=claims,
-                    guest=guest,
-                )
+            who = Seat.of(await attendee_of(request, visit_id), request)
         except DomainError as exc:
-            await audit.record(
-                self.db,
-                action="visit.join",
+            staff = await optional_staff(request)
+            await record(
+                request,
+                staff_actor(request, staff) if staff else anonymous_actor(request),
+                "visit.join",
                 outcome=audit.DENIED,
-                actor=actor_of(request, staff),
                 object_type="visit",
                 object_id=visit_id,
                 detail=exc.code,
@@ -301,7 +298,7 @@ class VisitNamespace(GuardedNamespace):
         await guests_changed(self.app, who.visit.id)
         return {"ok": True, "guest": guests.guest_public(guest)}
 
-    def _attendee(self, sid: str) -> visits.Attendee:
+    def _attendee(self, sid: str) -> Seat:
         who = self._attendees.get(sid)
         if who is None:
             raise Conflict("This connection has not joined a visit.")
@@ -330,21 +327,17 @@ class VisitNamespace(GuardedNamespace):
 
     async def _audit(
         self,
-        who: visits.Attendee,
+        who: Seat,
         request: web.Request | None,
         action: str,
         detail: str | None = None,
     ) -> None:
-        await audit.record(
-            self.db,
-            action=action,
-            outcome=audit.SUCCESS,
-            actor=audit.Actor(
-                str(who.person_id),
-                who.role,
-                str(who.visit.clinic_id),
-                client_addr(request) if request is not None else None,
-            ),
+        """What an attendee did in the visit; joining (`request`) records their address too."""
+        address = client_addr(request) if request is not None else None
+        await record(
+            who.request,
+            who.actor(address),
+            action,
             object_type="visit",
             object_id=who.visit.id,
             patient_id=who.visit.patient_id,

@@ -10,16 +10,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.models import Patient, User, utcnow
+from app.web.identity import Actor, ActorKind, GuestClaims, PatientClaims
 from scheduling import lifecycle
 from scheduling.models import Appointment
-from signaling.checkin.patient_session import PatientClaims
 from signaling.models import Visit, VisitGuest, VisitMessage
-from signaling.visit.guest_tokens import GuestClaims
 
 PROVIDER = "provider"
 PATIENT = "patient"
 GUEST = "guest"
 HISTORY_LIMIT = 200
+_ACTOR_KINDS: dict[str, ActorKind] = {PROVIDER: "staff", PATIENT: "patient", GUEST: "guest"}
 
 
 class VisitEnded(Conflict):
@@ -44,6 +44,11 @@ class Attendee:
     def turn_user(self) -> str:
         """The id in TURN usernames (no ':' allowed there)."""
         return self.person_id.hex
+
+    def actor(self, client_addr: str | None = None) -> Actor:
+        """This attendee as the audit trail records them, in their role in the visit."""
+        kind = _ACTOR_KINDS[self.role]
+        return Actor(kind, self.person_id, self.role, self.visit.clinic_id, client_addr)
 
 
 async def attendee(

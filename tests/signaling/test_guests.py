@@ -12,12 +12,8 @@ from sqlmodel import select
 
 from app.core.audit import AuditEvent
 from app.core.db import Database
-from signaling.visit.guest_tokens import (
-    guest_link_token,
-    issue_guest_session,
-    read_guest_link,
-    read_guest_session,
-)
+from app.web.identity import read_guest_session
+from signaling.checkin.guest_tokens import guest_link_token, issue_guest_session, read_guest_link
 from tests.signaling.conftest import (
     Listener,
     WaitingFactory,

@@ -1,30 +1,21 @@
 """Guest links and guest sessions: signed tokens naming one guest of one visit.
 
 A token alone never lets anyone in: the guest row must still stand (not removed) and the visit
-must still be open, so ending the visit or removing the guest ends every token at once.
+must still be open, so ending the visit or removing the guest ends every token at once. The
+session is read by the web plumbing (`app.web.identity.guest_session`); the link only here.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from aiohttp import web
 
 from app.core import tokens
 from app.core.config import Settings
+from app.web.identity import GUEST_SESSION_AUDIENCE, GuestClaims, read_guest_token
 from scheduling.models import Appointment
 
-GUEST_COOKIE = "oc_guest"
 GUEST_LINK_AUDIENCE = "openconsult:guest-link"
-GUEST_SESSION_AUDIENCE = "openconsult:guest"
-
-
-@dataclass(frozen=True)
-class GuestClaims:
-    guest_id: uuid.UUID
-    visit_id: uuid.UUID
 
 
 def guest_expiry(settings: Settings, appointment: Appointment) -> datetime:
@@ -39,16 +30,6 @@ def _encode(
     return tokens.sign(settings.secret, audience, claims)
 
 
-def _decode(settings: Settings, audience: str, token: str | None) -> GuestClaims | None:
-    return tokens.verify(
-        settings.secret,
-        token,
-        audience=audience,
-        required=("sub", "vis", "exp"),
-        build=lambda c: GuestClaims(uuid.UUID(str(c["sub"])), uuid.UUID(str(c["vis"]))),
-    )
-
-
 def guest_link_token(
     settings: Settings, guest_id: uuid.UUID, visit_id: uuid.UUID, expires: datetime
 ) -> str:
@@ -56,26 +37,10 @@ def guest_link_token(
 
 
 def read_guest_link(settings: Settings, token: str) -> GuestClaims | None:
-    return _decode(settings, GUEST_LINK_AUDIENCE, token)
+    return read_guest_token(settings, token, audience=GUEST_LINK_AUDIENCE)
 
 
 def issue_guest_session(
     settings: Settings, guest_id: uuid.UUID, visit_id: uuid.UUID, expires: datetime
 ) -> str:
     return _encode(settings, GUEST_SESSION_AUDIENCE, guest_id, visit_id, expires)
-
-
-def read_guest_session(settings: Settings, token: str | None) -> GuestClaims | None:
-    return _decode(settings, GUEST_SESSION_AUDIENCE, token)
-
-
-def set_guest_cookie(response: web.StreamResponse, settings: Settings, token: str) -> None:
-    response.set_cookie(
-        GUEST_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=settings.secure_cookies,
-        path="/",
-        max_age=24 * 3600,
-    )
