@@ -10,7 +10,10 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from app.core.config import Settings
+from app.core.db import Database
 from app.core.errors import DomainError
+from app.web.keys import DATABASE, SETTINGS
 from signaling.auth import request_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,14 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app = app
         # Per connection, kept in this process (a socket lives in one process).
         self._buckets: dict[str, TokenBucket] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return self.app[SETTINGS]
+
+    @property
+    def db(self) -> Database:
+        return self.app[DATABASE]
 
     def request(self, sid: str) -> web.Request:
         """The HTTP request that opened this connection (its cookies, its app)."""

@@ -28,7 +28,7 @@ from app.records.keys import NOTE_KEYRING
 from app.records.models import ConsultNote, NoteAddendum, NoteStatus
 from app.records.schemas import SECTION_NAMES, AddendumPublic, NotePublic
 from app.web.api import path_uuid
-from app.web.audited import record, run_audited
+from app.web.audited import Recorded, run_audited
 from app.web.identity import Actor, authorize, staff_actor
 from app.web.keys import SETTINGS
 
@@ -280,16 +280,7 @@ async def patient_everything(request: web.Request) -> web.Response:
         object_type="patient",
         object_id=pid,
         patient_id=pid,
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "fhir.everything",
-        object_type="patient",
-        object_id=pid,
-        patient_id=pid,
-        detail=f"{len(resources)} resources",
+        recorded=lambda resources: Recorded(detail=f"{len(resources)} resources"),
     )
     return fhir_response(bundle(resources, request.app[SETTINGS].base_url))
 
@@ -321,16 +312,13 @@ async def _read_resource(request: web.Request, kind: str, read: ResourceRead) ->
     actor = staff_actor(request, await authorize(request, *READERS))
     resource_id = path_uuid(request, f"{kind}_id")
     action = f"fhir.{kind}.read"
-    resource, patient_id = await run_audited(
+    resource, _ = await run_audited(
         request,
         actor,
         lambda session: read(session, actor, resource_id),
         action=action,
         object_type=kind,
         object_id=resource_id,
-        audit_success=False,
-    )
-    await record(
-        request, actor, action, object_type=kind, object_id=resource_id, patient_id=patient_id
+        recorded=lambda found: Recorded(patient_id=found[1]),
     )
     return fhir_response(resource)

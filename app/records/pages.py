@@ -18,7 +18,7 @@ from app.records.consult_notes import patient_record, read_note
 from app.records.keys import NOTE_KEYRING
 from app.records.schemas import SECTION_NAMES, NotePublic
 from app.web.api import path_uuid
-from app.web.audited import record, run_audited
+from app.web.audited import Recorded, run_audited
 from app.web.identity import authorize, staff_actor
 from app.web.keys import SETTINGS
 
@@ -49,16 +49,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
         object_type="patient",
         object_id=patient_id,
         patient_id=patient_id,
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "record.read",
-        object_type="patient",
-        object_id=patient_id,
-        patient_id=patient_id,
-        detail="record page",
+        recorded=lambda _: Recorded(detail="record page"),
     )
     context = {
         "staff": staff,
@@ -100,16 +91,7 @@ async def _render_note(request: web.Request, template: str, *, detail: str) -> w
         object_type="consult_note",
         object_id=note_id,
         patient_of=partial(note_patient_id, actor=actor, note_id=note_id),
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.read",
-        object_type="consult_note",
-        object_id=note_id,
-        patient_id=patient.id,
-        detail=detail,
+        recorded=lambda found: Recorded(patient_id=found[0].id, detail=detail),
     )
     context = {
         "staff": staff,

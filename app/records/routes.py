@@ -29,7 +29,7 @@ from app.records.schemas import (
     PatientRecord,
 )
 from app.web.api import model_response, path_uuid, read_json
-from app.web.audited import record, run_audited
+from app.web.audited import Recorded, run_audited
 from app.web.identity import authorize, staff_actor
 from app.web.keys import DATABASE, SETTINGS
 
@@ -71,16 +71,7 @@ async def list_notes(request: web.Request) -> web.Response:
         object_type="patient",
         object_id=patient_id,
         patient_id=patient_id,
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.list",
-        object_type="patient",
-        object_id=patient_id,
-        patient_id=patient_id,
-        detail=f"{len(notes)} notes",
+        recorded=lambda notes: Recorded(detail=f"{len(notes)} notes"),
     )
     return model_response(list(notes))
 
@@ -110,15 +101,9 @@ async def create_note(request: web.Request) -> web.Response:
         object_type="patient",
         object_id=patient_id,
         patient_id=patient_id,
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.create",
-        object_type="consult_note",
-        object_id=note.id,
-        patient_id=note.patient_id,
+        recorded=lambda note: Recorded(
+            object_type="consult_note", object_id=note.id, patient_id=note.patient_id
+        ),
     )
     return model_response(note, status=201)
 
@@ -137,15 +122,7 @@ async def _read_note(request: web.Request, action: str) -> NotePublic:
         object_type="consult_note",
         object_id=note_id,
         patient_of=partial(access.note_patient_id, actor=actor, note_id=note_id),
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        action,
-        object_type="consult_note",
-        object_id=note_id,
-        patient_id=note.patient_id,
+        recorded=lambda note: Recorded(patient_id=note.patient_id),
     )
     return note
 
@@ -181,16 +158,9 @@ async def autosave_note(request: web.Request) -> web.Response:
         object_type="consult_note",
         object_id=note_id,
         patient_of=partial(access.note_patient_id, actor=actor, note_id=note_id),
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.save",
-        object_type="consult_note",
-        object_id=note_id,
-        patient_id=result.note.patient_id,
-        detail=f"version {result.note.version}",
+        recorded=lambda saved: Recorded(
+            patient_id=saved.note.patient_id, detail=f"version {saved.note.version}"
+        ),
     )
     response = model_response(result.note)
     # Lets a client (and bench/notes.py) see what share of a save the encryption costs.
@@ -225,16 +195,9 @@ async def sign_note(request: web.Request) -> web.Response:
         object_type="consult_note",
         object_id=note_id,
         patient_of=partial(access.note_patient_id, actor=actor, note_id=note_id),
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.sign",
-        object_type="consult_note",
-        object_id=note_id,
-        patient_id=note.patient_id,
-        detail=f"version {note.version}",
+        recorded=lambda note: Recorded(
+            patient_id=note.patient_id, detail=f"version {note.version}"
+        ),
     )
     return model_response(note)
 
@@ -243,6 +206,11 @@ async def sign_note(request: web.Request) -> web.Response:
 async def list_addenda(request: web.Request) -> web.Response:
     note = await _read_note(request, "note.addenda.read")
     return model_response(list(note.addenda))
+
+
+def _addendum_recorded(done: tuple[AddendumPublic, uuid.UUID | None]) -> Recorded:
+    addendum, patient_id = done
+    return Recorded(object_type="note_addendum", object_id=addendum.id, patient_id=patient_id)
 
 
 @routes.post("/api/notes/{note_id}/addenda")
@@ -263,7 +231,7 @@ async def add_addendum(request: web.Request) -> web.Response:
         )
         return addendum, await access.note_patient_id(session, actor, note_id)
 
-    addendum, patient_id = await run_audited(
+    addendum, _ = await run_audited(
         request,
         actor,
         work,
@@ -271,14 +239,6 @@ async def add_addendum(request: web.Request) -> web.Response:
         object_type="consult_note",
         object_id=note_id,
         patient_of=partial(access.note_patient_id, actor=actor, note_id=note_id),
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.addendum.create",
-        object_type="note_addendum",
-        object_id=addendum.id,
-        patient_id=patient_id,
+        recorded=_addendum_recorded,
     )
     return model_response(addendum, status=201)

@@ -3,6 +3,7 @@ summary the patient reads from their join link once the visit has ended."""
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
 from aiohttp import web
@@ -12,8 +13,9 @@ from app.core.errors import DomainError
 from app.core.models import Role
 from app.records import visit_notes, visit_summary
 from app.records.keys import NOTE_KEYRING
+from app.records.schemas import NotePublic
 from app.web.api import model_response, path_uuid
-from app.web.audited import record, run_audited
+from app.web.audited import Recorded, record, run_audited
 from app.web.identity import (
     PATIENT_COOKIE,
     Actor,
@@ -27,6 +29,18 @@ from app.web.keys import DATABASE, SETTINGS
 from signaling.checkin import service as checkin
 
 routes = web.RouteTableDef()
+
+
+def _opened(opened: tuple[NotePublic, bool], *, visit_id: uuid.UUID) -> Recorded:
+    """Opening the visit note creates it the first time, reads it after."""
+    note, created = opened
+    return Recorded(
+        action="note.create" if created else "note.read",
+        object_type="consult_note",
+        object_id=note.id,
+        patient_id=note.patient_id,
+        detail=f"visit {visit_id}",
+    )
 
 
 @routes.post("/api/visits/{visit_id}/note")
@@ -48,16 +62,7 @@ async def open_visit_note(request: web.Request) -> web.Response:
         action="visit.note.open",
         object_type="visit",
         object_id=visit_id,
-        audit_success=False,
-    )
-    await record(
-        request,
-        actor,
-        "note.create" if created else "note.read",
-        object_type="consult_note",
-        object_id=note.id,
-        patient_id=note.patient_id,
-        detail=f"visit {visit_id}",
+        recorded=partial(_opened, visit_id=visit_id),
     )
     return model_response(note, status=201 if created else 200)
 

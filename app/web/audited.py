@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from aiohttp import web
@@ -20,6 +21,18 @@ from app.web.keys import DATABASE
 
 T = TypeVar("T")
 PatientOf = Callable[[AsyncSession], Awaitable[uuid.UUID | None]]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a success event says where it differs from the attempt: only the result can tell
+    (the note a read found and its patient, how many rows left the server)."""
+
+    action: str | None = None
+    object_type: str | None = None
+    object_id: uuid.UUID | str | None = None
+    patient_id: uuid.UUID | None = None
+    detail: str | None = None
 
 
 def outcome_of(error: DomainError) -> str:
@@ -84,14 +97,16 @@ async def run_audited(
     object_id: uuid.UUID | str | None = None,
     patient_id: uuid.UUID | None = None,
     patient_of: PatientOf | None = None,
+    recorded: Callable[[T], Recorded] | None = None,
     audit_success: bool = True,
     audit_failures: bool = True,
 ) -> T:
     """Run `work` in a session, then record its outcome; errors are recorded and raised.
 
     `patient_of` names the patient when only the session can tell (a note's patient), and is
-    asked only when `patient_id` is not given. Without `audit_failures`, only refusals (403,
-    404) are recorded: an error in the caller's own input (400, 409) is raised unrecorded.
+    asked only when `patient_id` is not given; `recorded(result)` says what the success event
+    names where the result tells more than the attempt. Without `audit_failures`, only refusals
+    (403, 404) are recorded: an error in the caller's own input (400, 409) is raised unrecorded.
     """
     error: DomainError | None = None
     async with request.app[DATABASE].session() as session:
@@ -116,12 +131,14 @@ async def run_audited(
             patient_id=patient_id,
         )
     if audit_success:
+        said = recorded(result) if recorded is not None else Recorded()
         await record(
             request,
             actor,
-            action,
-            object_type=object_type,
-            object_id=object_id,
-            patient_id=patient_id,
+            said.action or action,
+            object_type=said.object_type or object_type,
+            object_id=said.object_id or object_id,
+            patient_id=said.patient_id or patient_id,
+            detail=said.detail,
         )
     return result

@@ -8,20 +8,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.db import Database
 from app.core.errors import Forbidden
 from app.core.models import Role, User, utcnow
 from app.web.api import parse_model
 from app.web.audited import record
 from app.web.identity import Actor, staff_actor
-from app.web.keys import DATABASE
 from scheduling.models import Appointment
 from signaling.auth import request_of, staff_from_environ
-from signaling.namespace import GuardedNamespace
 from signaling.queue import service as clinic_queue
-from signaling.queue.keys import NOTIFIER, PRESENCE
-from signaling.queue.notifier import QueueNotifier
-from signaling.queue.presence import PresenceStore
+from signaling.queue.keys import QueueNamespace
 from signaling.rooms import (
     CLINIC_NAMESPACE,
     WAITING_NAMESPACE,
@@ -48,21 +43,9 @@ def visit_url(visit_id: uuid.UUID) -> str:
     return f"/visit/{visit_id}"
 
 
-class ClinicQueueNamespace(GuardedNamespace):
+class ClinicQueueNamespace(QueueNamespace):
     def __init__(self, app: web.Application) -> None:
         super().__init__(CLINIC_NAMESPACE, app)
-
-    @property
-    def db(self) -> Database:
-        return self.app[DATABASE]
-
-    @property
-    def presence(self) -> PresenceStore:
-        return self.app[PRESENCE]
-
-    @property
-    def notifier(self) -> QueueNotifier:
-        return self.app[NOTIFIER]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await staff_from_environ(environ, Role.PROVIDER, Role.SCHEDULER, Role.ADMIN)

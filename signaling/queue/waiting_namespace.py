@@ -10,49 +10,28 @@ from typing import Any
 
 from aiohttp import web
 
-from app.core.config import Settings
-from app.core.db import Database
 from app.core.errors import DomainError
 from app.web.identity import guest_session, patient_session
-from app.web.keys import DATABASE, SETTINGS
 from scheduling.models import Appointment
 from signaling.auth import refused, request_of
 from signaling.checkin import guests
 from signaling.checkin.service import leave_queue
 from signaling.models import CheckIn, Visit
-from signaling.namespace import GuardedNamespace
-from signaling.queue.keys import NOTIFIER, PRESENCE
-from signaling.queue.notifier import QueueNotifier
-from signaling.queue.presence import Presence, PresenceStore
+from signaling.queue.keys import QueueNamespace
+from signaling.queue.presence import Presence
 from signaling.queue.service import presence_key
 from signaling.rooms import WAITING_NAMESPACE, appointment_room, guest_room
 
 log = logging.getLogger(__name__)
 
 
-class WaitingRoomNamespace(GuardedNamespace):
+class WaitingRoomNamespace(QueueNamespace):
     """Patients connect with the session cookie they got for confirming their identity."""
 
     def __init__(self, app: web.Application) -> None:
         super().__init__(WAITING_NAMESPACE, app)
         self._local: dict[str, uuid.UUID] = {}  # sid -> appointment, for heartbeats
         self._timers: set[asyncio.Task[None]] = set()
-
-    @property
-    def settings(self) -> Settings:
-        return self.app[SETTINGS]
-
-    @property
-    def db(self) -> Database:
-        return self.app[DATABASE]
-
-    @property
-    def presence(self) -> PresenceStore:
-        return self.app[PRESENCE]
-
-    @property
-    def notifier(self) -> QueueNotifier:
-        return self.app[NOTIFIER]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = request_of(environ)

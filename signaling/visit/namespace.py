@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core import audit
-from app.core.db import Database
 from app.core.errors import Conflict, DomainError, InvalidInput
 from app.web.api import parse_model
 from app.web.audited import record
@@ -118,10 +117,6 @@ class VisitNamespace(GuardedNamespace):
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
-
-    @property
-    def db(self) -> Database:
-        return self.app[DATABASE]
 
     @property
     def relay(self) -> MediaRelay:
