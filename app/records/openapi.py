@@ -10,11 +10,11 @@ from app.records.schemas import (
     NoteSave,
     NoteSections,
     NoteSign,
-    PatientPublic,
     PatientRecord,
 )
 from app.records.visit_summary import SummaryAmendment, VisitSummary
 from app.web.openapi import Spec, operation, path_param, ref, schemas_of
+from scheduling.schemas import PatientPublic
 from signaling.openapi import TOKEN as JOIN_TOKEN
 
 PATIENT_ID = path_param("patient_id", "A patient of the caller's clinic")

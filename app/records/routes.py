@@ -25,13 +25,13 @@ from app.records.schemas import (
     NotePublic,
     NoteSave,
     NoteSign,
-    PatientPublic,
     PatientRecord,
 )
 from app.web.api import model_response, path_uuid, read_json
 from app.web.audited import Recorded, run_audited
 from app.web.identity import authorize, staff_actor
 from app.web.keys import DATABASE, SETTINGS
+from scheduling.schemas import PatientPublic
 
 routes = web.RouteTableDef()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.records.models import NoteStatus
+from scheduling.schemas import PatientPublic
 
 # Order of the sections on screen and in the FHIR Composition.
 SECTION_NAMES = ("chief_complaint", "subjective", "objective", "assessment", "plan", "free_text")
@@ -85,17 +86,6 @@ class NotePublic(BaseModel):
     updated_at: datetime
     signed_at: datetime | None
     addenda: list[AddendumPublic]
-
-
-class PatientPublic(BaseModel):
-    id: uuid.UUID
-    clinic_id: uuid.UUID
-    given_name: str
-    family_name: str
-    birth_date: date
-    email: str | None
-    phone: str | None
-    preferred_language: str
 
 
 class PatientRecord(BaseModel):

@@ -113,7 +113,10 @@ def build_spec(fragments: list[tuple[Spec, dict[str, Spec]]]) -> Spec:
     schemas: dict[str, Spec] = {}
     for frag_paths, frag_schemas in fragments:
         paths.update(frag_paths)
-        schemas.update(frag_schemas)
+        for name, schema in frag_schemas.items():
+            if schemas.setdefault(name, schema) != schema:
+                # The last fragment would win, and the description would depend on setup order.
+                raise ValueError(f"two different OpenAPI schemas are named {name!r}")
     return {
         "openapi": "3.1.0",
         "info": {
