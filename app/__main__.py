@@ -29,6 +29,7 @@ from app.web.access_log import AccessLogger
 from app.web.api import field_errors
 from scheduling.demo import seed_demo_visit
 from scheduling.links import join_url
+from scheduling.mail import local_text
 
 
 async def _with_db(settings: Settings, migrate: bool = True) -> Database:
@@ -69,7 +70,8 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
         patient = visit.patient
         print(
             f"Demo visit: {patient.given_name} {patient.family_name} (born "
-            f"{patient.birth_date.isoformat()}) with {visit.provider.full_name} at "
+            f"{patient.birth_date.isoformat()}) with {visit.provider.full_name} on "
+            f"{local_text(visit.appointment.start_at, visit.timezone)}, "
             f"{visit.appointment.start_at:%H:%M} UTC; the patient's link "
             f"(opens {settings.join_opens_minutes} minutes before):\n  "
             f"{join_url(settings, visit.appointment)}"
@@ -90,6 +92,9 @@ async def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         for name, msg in field_errors(exc).items():
             print(f"{name}: {msg}", file=sys.stderr)
         return 2
+    if args.clinic_phone is not None and len(args.clinic_phone.strip()) > 40:
+        print("--clinic-phone: at most 40 characters", file=sys.stderr)
+        return 2
     db = await _with_db(settings)
     try:
         async with db.session() as session:
@@ -99,6 +104,10 @@ async def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
                 session.add(clinic)
                 await session.commit()
                 print(f"created clinic {clinic.name!r}")
+            if args.clinic_phone is not None:
+                clinic.phone = args.clinic_phone.strip() or None
+                session.add(clinic)
+                await session.commit()
             user = await accounts.create_user(session, clinic_id=clinic.id, user_in=user_in)
         await audit.record(
             db,
@@ -181,8 +190,8 @@ def cmd_new_note_key(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    host = args.host or settings.host
-    port = args.port or settings.port
+    settings = settings.serving_at(args.host or settings.host, args.port or settings.port)
+    host, port = settings.host, settings.port
 
     async def migrated_app() -> web.Application:
         db = await _with_db(settings)
@@ -216,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--clinic", required=True, help="clinic name (created if missing)")
     create.add_argument("--clinic-timezone", default="UTC")
+    create.add_argument(
+        "--clinic-phone",
+        help="the number patients call (shown on a locked join link); sets it on the clinic",
+    )
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

@@ -15,6 +15,7 @@ from scheduling.demo import seed_calendars
 
 DEMO_CLINIC = "Riverside Family Clinic"
 DEMO_TIMEZONE = "America/New_York"
+DEMO_PHONE = "+1 212 555 0142"  # 555-01xx: reserved for fiction
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,11 @@ async def seed_demo(db: Database) -> list[DemoAccount]:
     async with db.session() as session:
         clinic = (await session.exec(select(Clinic).where(Clinic.name == DEMO_CLINIC))).first()
         if clinic is None:
-            clinic = Clinic(name=DEMO_CLINIC, timezone=DEMO_TIMEZONE)
+            clinic = Clinic(name=DEMO_CLINIC, timezone=DEMO_TIMEZONE, phone=DEMO_PHONE)
+            session.add(clinic)
+            await session.commit()
+        elif clinic.phone is None:  # seeded before clinics had a phone
+            clinic.phone = DEMO_PHONE
             session.add(clinic)
             await session.commit()
         for account in DEMO_ACCOUNTS:

@@ -66,6 +66,7 @@ class DemoVisit:
     appointment: Appointment
     patient: Patient
     provider: User
+    timezone: str  # the provider's, as the clinic reads the visit's time
 
 
 async def seed_demo_visit(
@@ -98,6 +99,12 @@ async def seed_demo_visit(
     ).first()
     if provider is None or patient is None or kind is None:
         return None
+    schedule = (
+        await session.exec(
+            select(ProviderSchedule).where(ProviderSchedule.provider_id == provider.id)
+        )
+    ).first()
+    zone = schedule.timezone if schedule else "UTC"
     upcoming = (
         await session.exec(
             select(Appointment).where(
@@ -109,7 +116,7 @@ async def seed_demo_visit(
         )
     ).first()
     if upcoming is not None:
-        return DemoVisit(upcoming, patient, provider)
+        return DemoVisit(upcoming, patient, provider, zone)
     for minutes in (10, 45, 80):
         start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
         end = start + timedelta(minutes=kind.duration_minutes)
@@ -128,5 +135,5 @@ async def seed_demo_visit(
         except sa.exc.IntegrityError:  # the provider is busy then; try a later time
             await session.rollback()
             continue
-        return DemoVisit(appointment, patient, provider)
+        return DemoVisit(appointment, patient, provider, zone)
     return None

@@ -21,6 +21,9 @@ class CheckIn(SQLModel, table=True):
     provider_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
     patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
     identity_failures: int = 0
+    # The link version (the appointment's version) the wrong dates of birth were typed into: a
+    # re-issued link (a reschedule) starts with no failures and no lock.
+    failures_version: int | None = None
     identity_verified_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     link_locked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     consent_id: uuid.UUID | None = Field(default=None, foreign_key="consent_record.id")
@@ -31,6 +34,10 @@ class CheckIn(SQLModel, table=True):
     admitted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     visit_id: uuid.UUID | None = Field(default=None, foreign_key="visit.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+    def locks(self, version: int) -> bool:
+        """Whether the link of this appointment version is locked (a re-issued link is not)."""
+        return self.link_locked_at is not None and self.failures_version in (None, version)
 
 
 class ConsentDocument(SQLModel, table=True):

@@ -123,6 +123,25 @@ PATHS["/api/visits/{visit_id}/ice-servers"] = {
     )
 }
 
+PATHS["/api/appointments/{appointment_id}/unlock-checkin"] = {
+    "post": operation(
+        "Unlock a join link locked after wrong dates of birth (admin, scheduler, or the "
+        "appointment's own provider; audited): the same link works again with a fresh count "
+        "of tries. 409 when the check-in is not locked; another clinic's appointment is 404",
+        tag="check-in",
+        params=[path_param("appointment_id", "An appointment of the caller's clinic")],
+        ok={
+            "type": "object",
+            "properties": {
+                "appointment_id": {"type": "string", "format": "uuid"},
+                "patient_name": {"type": "string"},
+                "link_locked": {"type": "boolean"},
+            },
+        },
+        errors=(401, 403, 404, 409),
+    )
+}
+
 SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn)
 
 GUEST_TOKEN = TOKEN | {"description": "The token of the guest link the provider handed out"}

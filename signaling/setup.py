@@ -15,6 +15,7 @@ from signaling import openapi
 from signaling.checkin import guest_routes as guest_checkin
 from signaling.checkin import pages as checkin_pages
 from signaling.checkin import routes as checkin_routes
+from signaling.checkin import staff_routes as checkin_staff
 from signaling.checkin.guest_routes import GUESTS_CHANGED
 from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
@@ -34,6 +35,7 @@ def setup(app: web.Application) -> None:
     attach_socket_server(app, create_socket_server(settings))
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
+    app.add_routes(checkin_staff.routes)
     app.add_routes(guest_checkin.routes)
     app.add_routes(queue_pages.routes)
     app.add_routes(visit_pages.routes)

@@ -189,6 +189,11 @@ class Settings(BaseSettings):
         """Where browsers reach the app; used in links sent by email."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def serving_at(self, host: str, port: int) -> Settings:
+        """These settings for a server bound to host:port (`serve --port`): links sent by email
+        follow the address served, unless OPENCONSULT_PUBLIC_URL names another."""
+        return self.model_copy(update={"host": host, "port": port})
+
     @property
     def secure_cookies(self) -> bool:
         if self.cookie_secure is not None:

@@ -47,6 +47,8 @@ class Clinic(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     timezone: str = Field(default="UTC", max_length=64)
+    # Shown to patients who need a person: a locked join link, a visit they cannot reach.
+    phone: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.core.models import User, utcnow
+from app.core.models import Clinic, User, utcnow
 from app.web.keys import DATABASE, SETTINGS
 from scheduling import availability
 from scheduling.links import LinkState, closes_at, link_state, opens_at, read_join_token
 from scheduling.mail import local_text
 from scheduling.models import Appointment
+from signaling.models import CheckIn
 
 routes = web.RouteTableDef()
 
@@ -35,17 +36,23 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     """What a patient sees behind their link; never any patient data."""
     settings = request.app[SETTINGS]
     claim = read_join_token(settings, request.match_info["token"])
-    appointment = provider = None
+    appointment = provider = clinic = None
+    locked = False
     zone = "UTC"
     if claim is not None:
         async with request.app[DATABASE].session() as session:
             appointment = await session.get(Appointment, claim.appointment_id)
             if appointment is not None:
                 provider = await session.get(User, appointment.provider_id)
+                clinic = await session.get(Clinic, appointment.clinic_id)
                 schedule = await availability.find_schedule(session, appointment.provider_id)
                 zone = schedule.timezone if schedule else "UTC"
+                check_in = await session.get(CheckIn, appointment.id)
+                locked = check_in is not None and check_in.locks(appointment.version)
     state = link_state(settings, appointment, claim, utcnow())
     context: dict[str, object] = {"state": state.value, "reason": _REASONS.get(state)}
+    if clinic is not None:
+        context |= {"clinic_name": clinic.name, "clinic_phone": clinic.phone}
     if appointment is not None and provider is not None and state in _SHOWN:
         context |= {
             "provider_name": provider.full_name,
@@ -58,4 +65,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     status = 200 if state in _SHOWN else 410
     if state == LinkState.INVALID:
         status = 404
+    elif state == LinkState.OPEN and locked:
+        context["state"] = "locked"  # what the check-in API would answer too: 423
+        status = 423
     return aiohttp_jinja2.render_template("signaling/join.html", request, context, status=status)

@@ -23,7 +23,7 @@ from app.web.identity import (
 from app.web.keys import DATABASE, RATE_LIMITER, SETTINGS
 from signaling.checkin import service as checkin
 from signaling.checkin.patient_session import issue_patient_token
-from signaling.checkin.service import Arrival, LinkLocked
+from signaling.checkin.service import Arrival
 from signaling.checkin.steps import Audited, CheckInSteps
 from signaling.rooms import CLINIC_NAMESPACE, clinic_room, provider_room
 from signaling.server import SOCKET_SERVER
@@ -112,15 +112,15 @@ async def confirm_identity(request: web.Request) -> web.Response:
         session.add(arrival.check_in)
         session.add(arrival.appointment)
         matched = await checkin.verify_identity(session, settings, arrival, body.birth_date)
+        locked = not matched and arrival.check_in.locks(arrival.appointment.version)
+        refusal = (
+            await checkin.link_locked(session, arrival.appointment.clinic_id) if locked else None
+        )
     if not matched:
-        locked = arrival.check_in.link_locked_at is not None
         await PATIENTS.audit(request, arrival, "checkin.identity", audit.FAILURE)
-        if locked:
+        if refusal is not None:
             await _tell_clinic_link_locked(request, arrival)
-            raise LinkLocked(
-                "This link is locked after too many wrong dates of birth. "
-                "The clinic has been told; please call them to join your visit."
-            )
+            raise refusal
         left = settings.identity_max_failures - arrival.check_in.identity_failures
         raise InvalidInput(
             f"That date of birth does not match our records. {left} attempt(s) left.",
@@ -140,7 +140,7 @@ async def _tell_clinic_link_locked(request: web.Request, arrival: Arrival) -> No
         "appointment_id": str(arrival.appointment.id),
         "patient_name": f"{arrival.patient.given_name} {arrival.patient.family_name}",
         "message": "A join link was locked after repeated wrong dates of birth. "
-        "Call the patient before admitting anyone on this appointment.",
+        "Call the patient; once you know it is them, unlock their check-in.",
     }
     sio = request.app[SOCKET_SERVER]
     await sio.emit(

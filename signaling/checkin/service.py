@@ -13,11 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, NotFound
-from app.core.models import Patient, User, utcnow
-from app.web.identity import PatientClaims
+from app.core.events import AppointmentChanged, raise_event
+from app.core.models import Clinic, Patient, User, utcnow
+from app.web.identity import Actor, PatientClaims
 from scheduling import lifecycle
 from scheduling.links import LinkState, link_state, read_join_token
-from scheduling.models import Appointment
+from scheduling.models import Appointment, AppointmentView
+from scheduling.service import appointment_for
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord, WaitingMessage
 
 DEFAULT_CONSENT_TITLE = "Consent to a telehealth visit"
@@ -47,6 +49,24 @@ class LinkNotOpen(DomainError):
 class LinkLocked(DomainError):
     status = 423
     code = "link_locked"
+
+
+def locked_text(clinic: Clinic) -> str:
+    """What a patient whose link is locked reads: whom to call, and that they can help."""
+    call = f"{clinic.name} on {clinic.phone}" if clinic.phone else clinic.name
+    return (
+        "This link is locked after too many wrong dates of birth. The clinic has been told; "
+        f"please call {call}: they can unlock your check-in."
+    )
+
+
+async def link_locked(session: AsyncSession, clinic_id: uuid.UUID) -> LinkLocked:
+    """The 423 of a locked link, naming the clinic's phone number when it has one."""
+    clinic = await session.get(Clinic, clinic_id)
+    assert clinic is not None
+    return LinkLocked(
+        locked_text(clinic), detail={"clinic_name": clinic.name, "clinic_phone": clinic.phone}
+    )
 
 
 class NeedsStep(DomainError):
@@ -148,11 +168,10 @@ async def resolve_link(
             await session.rollback()
             check_in = await session.get(CheckIn, appointment.id)
             assert check_in is not None
-    if check_in.link_locked_at is not None:
-        raise LinkLocked(
-            "This link is locked after too many wrong dates of birth. "
-            "The clinic has been told; please call them to join your visit."
-        )
+    if check_in.failures_version not in (None, appointment.version):
+        await _clear_failures(session, check_in)  # typed into a link that was re-issued since
+    if check_in.locks(appointment.version):
+        raise await link_locked(session, appointment.clinic_id)
     patient = await session.get(Patient, appointment.patient_id)
     provider = await session.get(User, appointment.provider_id)
     assert patient is not None and provider is not None
@@ -187,7 +206,10 @@ async def verify_identity(
         await session.exec(
             sa.update(CheckIn)
             .where(col(CheckIn.appointment_id) == check_in.appointment_id)
-            .values(identity_failures=col(CheckIn.identity_failures) + 1)
+            .values(
+                identity_failures=col(CheckIn.identity_failures) + 1,
+                failures_version=arrival.appointment.version,
+            )
             .returning(col(CheckIn.identity_failures))
         )
     ).scalar_one()
@@ -200,6 +222,33 @@ async def verify_identity(
     await session.commit()
     await session.refresh(check_in)
     return False
+
+
+async def _clear_failures(session: AsyncSession, check_in: CheckIn) -> None:
+    check_in.identity_failures = 0
+    check_in.failures_version = None
+    check_in.link_locked_at = None
+    check_in.updated_at = utcnow()
+    session.add(check_in)
+    await session.commit()
+
+
+async def unlock_link(
+    session: AsyncSession, actor: Actor, appointment_id: uuid.UUID
+) -> AppointmentView:
+    """Staff who called the patient let their link work again, with a fresh count of tries.
+
+    Anyone who may read the appointment may unlock it (a provider their own appointments).
+    """
+    view = await appointment_for(session, actor, appointment_id)
+    check_in = await session.get(CheckIn, appointment_id)
+    if check_in is None or not check_in.locks(view.appointment.version):
+        raise Conflict(
+            "This patient's check-in is not locked.", fields={"appointment_id": "not locked"}
+        )
+    raise_event(session, AppointmentChanged(appointment_id))
+    await _clear_failures(session, check_in)
+    return view
 
 
 async def current_consent(session: AsyncSession, clinic_id: uuid.UUID) -> ConsentDocument:

@@ -90,7 +90,7 @@ def _status(appointment: Appointment, check_in: CheckIn | None, presence: Presen
         return NOT_ARRIVED
     if check_in.visit_id is not None:
         return IN_VISIT
-    if check_in.link_locked_at is not None:
+    if check_in.locks(appointment.version):
         return LINK_LOCKED
     if check_in.waiting_since is not None:
         return WAITING if presence is Presence.ONLINE else AWAY

@@ -1,4 +1,6 @@
-// The live clinic queue: today's patients per provider, with message and admit for the provider.
+// The live clinic queue: today's patients per provider, with message and admit for the provider,
+// and for any staff member a way to unlock a join link locked by wrong dates of birth.
+import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
@@ -29,9 +31,36 @@ socket.on("queue", (queue) => {
   firstSnapshot = false;
 });
 socket.on("alert", (alert) => {
-  alerts.append(el("p", { class: "error" }, `${alert.patient_name}: ${alert.message}`));
+  const line = el("div", { "data-alert-for": alert.appointment_id },
+    el("p", { class: "error" }, `${alert.patient_name}: ${alert.message}`));
+  if (alert.kind === "link_locked") line.append(unlockButton(alert.appointment_id, alert.patient_name));
+  alerts.append(line);
   notify("Check-in problem", `${alert.patient_name}: link locked`);
 });
+
+function unlockButton(appointmentId, name) {
+  const button = el("button", { type: "button", onclick: () => unlock(appointmentId, name, button) },
+    `Unlock check-in for ${name}`);
+  return button;
+}
+
+// After a call to the patient: their link works again. The answer replaces the alert, and focus
+// moves to it (the button leaves with the re-rendered row).
+async function unlock(appointmentId, name, button) {
+  button.disabled = true;
+  let said;
+  try {
+    await api("POST", `/api/appointments/${appointmentId}/unlock-checkin`);
+    alerts.querySelectorAll(`[data-alert-for="${appointmentId}"]`).forEach((line) => line.remove());
+    said = el("p", { class: "notice", tabindex: "-1" },
+      `Check-in unlocked for ${name}: the link from their email works again.`);
+  } catch (error) {
+    button.disabled = false;
+    said = el("p", { class: "error", tabindex: "-1" }, `Not unlocked: ${error.message}`);
+  }
+  alerts.append(said);
+  said.focus();
+}
 
 function time(iso) {
   return new Date(iso).toLocaleTimeString(undefined, { timeStyle: "short" });
@@ -54,6 +83,7 @@ function guestsWaiting(patient) {
 }
 
 function actions(patient) {
+  if (patient.status === "link locked") return unlockButton(patient.appointment_id, patient.patient_name);
   if (!canAct || !["waiting", "away"].includes(patient.status)) return "";
   const name = patient.patient_name;
   const form = el("form", { class: "inline-form", hidden: "" },

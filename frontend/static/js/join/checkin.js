@@ -11,6 +11,7 @@ const steps = ["identity", "name", "consent", "devices", "waiting", "admitted"];
 let audioContext = null;
 
 export function show(step) {
+  say(""); // a step on screen answers whatever the status line said ("Loading your check-in…")
   for (const name of steps) document.getElementById(`step-${name}`).hidden = name !== step;
   const first = document.querySelector(`#step-${step} input, #step-${step} h2`);
   if (first) { first.setAttribute("tabindex", first.tabIndex >= 0 ? first.tabIndex : "-1"); first.focus(); }
@@ -47,7 +48,19 @@ export async function call(method, path, body) {
 }
 
 export function stopped(error) {
-  if (error.code === "link_locked" || error.code === "link_not_open") {
+  if (error.code === "link_locked") {
+    // Check-in is no longer open: say whom to call instead (the page holds the clinic's phone).
+    hideSteps();
+    say("");
+    const open = document.getElementById("checkin-open");
+    if (open) open.hidden = true;
+    const locked = document.getElementById("link-locked");
+    locked.hidden = false;
+    locked.tabIndex = -1;
+    locked.focus();
+    return true;
+  }
+  if (error.code === "link_not_open") {
     hideSteps();
     say(error.message, true);
     return true;
