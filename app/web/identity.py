@@ -19,6 +19,7 @@ from app.core.auth import SessionClaims, decode_session_token
 from app.core.config import Settings
 from app.core.errors import DomainError, Forbidden, NotAuthenticated
 from app.core.models import Role, User
+from app.web.access_log import request_path
 from app.web.keys import DATABASE, DENYLIST, SETTINGS
 
 SESSION_COOKIE = "oc_session"
@@ -129,7 +130,7 @@ async def refuse(request: web.Request, error: DomainError, *, action: str) -> Do
         action=action,
         outcome=audit.DENIED,
         actor=actor_of(request),
-        detail=f"{request.method} {request.path}: {error.code}",
+        detail=f"{request.method} {request_path(request)}: {error.code}",
     )
     return error
 

@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from app.core.auth import issue_session_token
 from app.core.errors import DomainError, NotAuthenticated, TooManyRequests
+from app.web.access_log import request_path
 from app.web.csrf import check_csrf
 from app.web.identity import SESSION_COOKIE, optional_staff, set_session_cookie
 from app.web.keys import SETTINGS
@@ -122,7 +123,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers=allow,
         )
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request_path(request))
         return error_response(
             request,
             status=500,
