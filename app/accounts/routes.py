@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import aiohttp_jinja2
@@ -38,9 +39,15 @@ def landing_for(role: Role) -> str:
     return LANDING[role]
 
 
+# A path of this site and nothing a browser could read as another site: browsers drop tabs and
+# newlines inside a URL, trim control characters and read a backslash as a slash, so
+# `/<TAB>/evil.example` or `/\evil.example` is `//evil.example`, another host, to them.
+_SAME_SITE_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f\\]*")
+
+
 def safe_next(target: str | None, role: Role) -> str:
     """Only a path on this site: an open redirect would turn a login link into phishing."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if target and _SAME_SITE_PATH.fullmatch(target):
         return target
     return landing_for(role)
 
@@ -109,14 +116,14 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     email = str(form.get("email", ""))
     try:
         login = parse_model(LoginIn, {"email": email, "password": str(form.get("password", ""))})
-        user, token, _ = await _sign_in(request, login)
+        user, token, claims = await _sign_in(request, login)
     except DomainError as exc:
         context = {"next": next_path, "error": exc.message, "email": email, "signed_out": False}
         return aiohttp_jinja2.render_template(
             "accounts/login.html", request, context, status=exc.status
         )
     response = web.HTTPSeeOther(safe_next(next_path, user.role))
-    set_session_cookie(response, request, token)
+    set_session_cookie(response, request, token, claims)
     raise response
 
 
@@ -143,7 +150,7 @@ async def api_login(request: web.Request) -> web.Response:
             "user": UserPublic.model_validate(user, from_attributes=True).model_dump(mode="json"),
         }
     )
-    set_session_cookie(response, request, token)
+    set_session_cookie(response, request, token, claims)
     return response
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.core import text
 from app.core.config import Settings
 from app.records.models import ConsultNote, NoteAddendum
 from app.records.schemas import NoteSections
@@ -76,7 +77,9 @@ class Keyring:
         value = json.loads(self.open(sealed, aad=aad))
         if not isinstance(value, dict):
             raise DecryptionError("decrypted body is not an object")
-        return value
+        # Text saved before input was checked may hold a lone surrogate, which no page or JSON
+        # answer can carry: it reads as U+FFFD (the stored ciphertext stays as it was).
+        return {k: text.readable(v) if isinstance(v, str) else v for k, v in value.items()}
 
 
 # Rows of the record: each ciphertext is bound to its table, row id and field.

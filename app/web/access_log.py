@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-# Path segments after these prefixes are bearer secrets (patient join and guest links).
-_SECRET_SEGMENT = re.compile(r"^(/(?:join|guest|summary)/)[^/]+")
+# Path segments after these prefixes are bearer secrets (patient join and guest links, and the
+# API under them); this also covers paths that match no route.
+_SECRET_SEGMENT = re.compile(r"^(/(?:api/)?(?:join|guest|summary)/)[^/]+")
+MASK = "***"
 
 
-def loggable_path(path: str) -> str:
-    return _SECRET_SEGMENT.sub(r"\1***", path)
+def loggable_path(path: str, match_info: Mapping[str, str] | None = None) -> str:
+    """`path` with every secret in it masked; a route parameter named like `token` is one."""
+    path = _SECRET_SEGMENT.sub(rf"\1{MASK}", path)
+    hidden = {value for name, value in (match_info or {}).items() if "token" in name}
+    if not hidden:
+        return path
+    return "/".join(MASK if segment in hidden else segment for segment in path.split("/"))
+
+
+def request_path(request: web.BaseRequest) -> str:
+    """The request's path as a log line may show it."""
+    return loggable_path(request.path, getattr(request, "match_info", None))
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -21,7 +34,7 @@ class AccessLogger(AbstractAccessLogger):
             '%s "%s %s" %s %.1fms',
             request.remote,
             request.method,
-            loggable_path(request.path),
+            request_path(request),
             response.status,
             time * 1000,
         )

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from app.core import text
 from app.core.errors import InvalidInput, NotFound
 
 M = TypeVar("M", bound=BaseModel)
@@ -22,14 +23,43 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
+def text_errors(data: Any) -> dict[str, str]:
+    """Each field (path as in `field_errors`) whose text holds a NUL or a lone surrogate.
+
+    Walked with a stack rather than recursion: the JSON parser accepts nesting deeper than a
+    recursive walk would survive.
+    """
+    fields: dict[str, str] = {}
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            why = text.problem(value)
+            if why is not None:
+                fields.setdefault(path or "body", why)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                why = text.problem(str(key))
+                if why is not None:
+                    fields.setdefault(path or "body", f"a field name {why}")
+                stack.append((f"{path}.{key}" if path else str(key), item))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+    return fields
+
+
 def parse_model(model: type[M], data: Any) -> M:
-    """Validate `data` against `model`; a 400 naming each bad field otherwise."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = field_errors(exc)
-        names = ", ".join(sorted(fields))
-        raise InvalidInput(f"Please correct: {names}.", fields=fields) from None
+    """Validate `data` (a JSON body, a query, an event's payload) against `model`; a 400 naming
+    each bad field otherwise. Every text of every request passes here, so the rule for what
+    counts as text (`app.core.text`) is kept here, before anything can store it."""
+    fields = text_errors(data)
+    if not fields:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            fields = field_errors(exc)
+    names = ", ".join(sorted(fields))
+    raise InvalidInput(f"Please correct: {names}.", fields=fields) from None
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
@@ -42,6 +72,10 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(
             f"The body is not valid JSON: {exc}", fields={"body": "malformed JSON"}
+        ) from None
+    except RecursionError:
+        raise InvalidInput(
+            "The body is nested too deeply to read.", fields={"body": "nested too deeply"}
         ) from None
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object.", fields={"body": "not an object"})

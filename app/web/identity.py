@@ -7,6 +7,7 @@ and every domain reads here.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -19,6 +20,7 @@ from app.core.auth import SessionClaims, decode_session_token
 from app.core.config import Settings
 from app.core.errors import DomainError, Forbidden, NotAuthenticated
 from app.core.models import Role, User
+from app.web.access_log import request_path
 from app.web.keys import DATABASE, DENYLIST, SETTINGS
 
 SESSION_COOKIE = "oc_session"
@@ -129,7 +131,7 @@ async def refuse(request: web.Request, error: DomainError, *, action: str) -> Do
         action=action,
         outcome=audit.DENIED,
         actor=actor_of(request),
-        detail=f"{request.method} {request.path}: {error.code}",
+        detail=f"{request.method} {request_path(request)}: {error.code}",
     )
     return error
 
@@ -149,16 +151,19 @@ async def authorize(request: web.Request, *roles: Role) -> Staff:
     return staff
 
 
-def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
-    settings = request.app[SETTINGS]
+def set_session_cookie(
+    response: web.StreamResponse, request: web.Request, token: str, claims: SessionClaims
+) -> None:
+    """The staff session cookie, kept by the browser exactly as long as its token is valid
+    (the idle lifetime; each renewal sends a new cookie with the new token)."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
         httponly=True,
         samesite="Lax",
-        secure=settings.secure_cookies,
+        secure=request.app[SETTINGS].secure_cookies,
         path="/",
-        max_age=settings.session_max_hours * 3600,
+        max_age=max(0, claims.expires_at - int(time.time())),
     )
 
 

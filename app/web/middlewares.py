@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from app.core.auth import issue_session_token
 from app.core.errors import DomainError, NotAuthenticated, TooManyRequests
+from app.web.access_log import request_path
 from app.web.csrf import check_csrf
 from app.web.identity import SESSION_COOKIE, optional_staff, set_session_cookie
 from app.web.keys import SETTINGS
@@ -34,6 +35,9 @@ SECURITY_HEADERS = {
     ),
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+SERVER_NAME = "OpenConsult"
+HSTS = "max-age=31536000; includeSubDomains"
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -122,7 +126,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers=allow,
         )
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request_path(request))
         return error_response(
             request,
             status=500,
@@ -141,7 +145,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         settings = request.app[SETTINGS]
         remaining = staff.claims.expires_at - time.time()
         if remaining < settings.session_idle_minutes * 60 / 2:
-            token, _ = issue_session_token(
+            token, claims = issue_session_token(
                 settings,
                 user_id=staff.id,
                 clinic_id=staff.clinic_id,
@@ -149,13 +153,19 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 jti=staff.claims.jti,
                 auth_time=staff.claims.auth_time,
             )
-            set_session_cookie(response, request, token)
+            set_session_cookie(response, request, token, claims)
     return response
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # aiohttp would name itself and Python with their versions, a map for whoever looks for a
+    # known flaw; the header is set here so that aiohttp leaves it alone.
+    response.headers["Server"] = SERVER_NAME
+    if request.app[SETTINGS].env == "production":
+        # Production is served over HTTPS (secure cookies): browsers keep to it from then on.
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if not request.path.startswith("/static/"):
         # Pages and answers may carry health data: no browser or proxy keeps a copy.
         response.headers.setdefault("Cache-Control", "no-store")

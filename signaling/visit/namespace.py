@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
+from aiortc.sdp import SessionDescription
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -85,6 +86,15 @@ class OfferIn(BaseModel):
         # would replace the participant's connection with one that carries nothing.
         if not value.startswith("v=0") or "\nm=audio " not in value or "\nm=video " not in value:
             raise ValueError("an SDP offer with audio and video")
+        try:
+            offer = SessionDescription.parse(value)
+        except Exception:
+            # aiortc's parser trips on bad input in many ways (assertions, KeyError, ValueError):
+            # each is the sender's mistake, answered as bad input, not an internal error.
+            raise ValueError("not a well-formed SDP offer") from None
+        mids = [media.rtp.muxId for media in offer.media]
+        if len(set(mids)) != len(mids):
+            raise ValueError("two media sections of the offer share one mid")
         return value
 
 
@@ -202,7 +212,9 @@ class VisitNamespace(GuardedNamespace):
         except RelayError as exc:
             raise Conflict(str(exc)) from None
         except ValueError as exc:
-            raise InvalidInput(f"This offer cannot be used: {exc}") from None
+            raise InvalidInput(
+                f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
+            ) from None
         if (who.visit.id, who.participant_id) in self._audio_only:
             await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
         async with self.db.session() as session:

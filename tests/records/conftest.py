@@ -49,6 +49,17 @@ class Ward:
             headers=self.author.headers,
         )
 
+    async def addendum(self, note: dict[str, Any], reason: str, text: str) -> dict[str, Any]:
+        """The author adds an addendum to a signed note."""
+        resp = await self.client.post(
+            f"/api/notes/{note['id']}/addenda",
+            json={"reason": reason, "text": text},
+            headers=self.author.headers,
+        )
+        assert resp.status == 201, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
     async def signed_note(self, sections: dict[str, str] | None = None) -> dict[str, Any]:
         return await self.sign(await self.create_note(sections or {"plan": "Rest and fluids."}))
 

@@ -104,12 +104,7 @@ async def test_rotation_reencrypts_every_row(
     aiohttp_client: Any,
 ) -> None:
     note = await ward.signed_note({"plan": "Before rotation"})
-    resp = await ward.client.post(
-        f"/api/notes/{note['id']}/addenda",
-        json={"reason": "why", "text": "addendum text"},
-        headers=ward.author.headers,
-    )
-    assert resp.status == 201
+    await ward.addendum(note, "why", "addendum text")
     draft = await ward.create_note({"subjective": "draft text"})
     old_keys = settings.note_keys
     assert isinstance(old_keys, SecretStr)
