@@ -17,6 +17,7 @@ from scheduling.models import (
     AppointmentType,
     AvailabilityRule,
     ProviderSchedule,
+    appointment_of,
 )
 
 DEMO_TYPES = (("Video visit", 30, 0), ("Follow-up", 15, 5))
@@ -119,15 +120,8 @@ async def seed_demo_visit(
         return DemoVisit(upcoming, patient, provider, zone)
     for minutes in (10, 45, 80):
         start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-        end = start + timedelta(minutes=kind.duration_minutes)
-        appointment = Appointment(
-            clinic_id=clinic_id,
-            provider_id=provider.id,
-            patient_id=patient.id,
-            appointment_type_id=kind.id,
-            start_at=start,
-            end_at=end,
-            busy_until=end + timedelta(minutes=kind.buffer_minutes),
+        appointment = appointment_of(
+            kind, provider_id=provider.id, patient_id=patient.id, start=start
         )
         session.add(appointment)
         try:

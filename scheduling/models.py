@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -115,6 +115,23 @@ class Appointment(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+def appointment_of(
+    kind: AppointmentType, *, provider_id: uuid.UUID, patient_id: uuid.UUID, start: datetime
+) -> Appointment:
+    """A booked appointment of `kind` at `start`: it ends after the kind's length and blocks the
+    provider's calendar through its buffer."""
+    end = start + timedelta(minutes=kind.duration_minutes)
+    return Appointment(
+        clinic_id=kind.clinic_id,
+        provider_id=provider_id,
+        patient_id=patient_id,
+        appointment_type_id=kind.id,
+        start_at=start,
+        end_at=end,
+        busy_until=end + timedelta(minutes=kind.buffer_minutes),
+    )
 
 
 class OutboxStatus(enum.StrEnum):

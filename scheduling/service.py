@@ -27,6 +27,7 @@ from scheduling.models import (
     AppointmentType,
     AppointmentView,
     ProviderSchedule,
+    appointment_of,
 )
 from scheduling.patients import get_patient
 from scheduling.schemas import BookIn, zone_named
@@ -119,16 +120,7 @@ async def book(
     schedule = await _schedule_for(session, provider.id)
     start = book_in.start
     await _check_time(session, schedule=schedule, kind=kind, start=start, now=now)
-    end = start + timedelta(minutes=kind.duration_minutes)
-    appointment = Appointment(
-        clinic_id=clinic_id,
-        provider_id=provider.id,
-        patient_id=patient.id,
-        appointment_type_id=kind.id,
-        start_at=start,
-        end_at=end,
-        busy_until=end + timedelta(minutes=kind.buffer_minutes),
-    )
+    appointment = appointment_of(kind, provider_id=provider.id, patient_id=patient.id, start=start)
     session.add(appointment)
     await _flush_or_conflict(session, provider.id)
     view = AppointmentView(appointment, patient, provider, kind, schedule.timezone)
