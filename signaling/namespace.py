@@ -10,10 +10,11 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from app.core.auth import SessionClaims
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
-from app.web.keys import DATABASE, SETTINGS
+from app.web.keys import DATABASE, DENYLIST, SETTINGS
 from signaling.auth import request_of
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,37 @@ class TokenBucket:
         return True
 
 
+@dataclass
+class StaffSocket:
+    """The staff session a socket was opened with: it ends the socket when the session ends.
+
+    The socket's own events keep it from idling out, as requests slide a cookie session; it
+    never outlives the session's absolute lifetime, nor its sign-out (on any process).
+    """
+
+    jti: str
+    ends_at: float
+    idle_seconds: float
+    idle_until: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.touch()
+
+    def touch(self) -> None:
+        self.idle_until = min(self.ends_at, time.time() + self.idle_seconds)
+
+    @property
+    def expired(self) -> bool:
+        return time.time() >= self.idle_until
+
+
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Handlers named `on_<event>` get here only for known events, within the client's rate.
 
     Unknown events, malformed payloads (DomainError from `app.web.api.parse_model`) and crashes are
     answered with an error acknowledgement and logged; the namespace keeps serving everyone.
+    A socket opened with a staff session (`remember_session`) is refused and closed at its next
+    event once that session is signed out or expired.
     """
 
     events_per_second: float = 10.0
@@ -66,6 +93,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app = app
         # Per connection, kept in this process (a socket lives in one process).
         self._buckets: dict[str, TokenBucket] = {}
+        self._sessions: dict[str, StaffSocket] = {}
 
     @property
     def settings(self) -> Settings:
@@ -79,10 +107,29 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The HTTP request that opened this connection (its cookies, its app)."""
         return request_of(self.server.get_environ(sid, self.namespace))
 
+    def remember_session(self, sid: str, claims: SessionClaims) -> None:
+        """Tie the connection to the staff session that opened it (call from `on_connect`)."""
+        self._sessions[sid] = StaffSocket(
+            jti=claims.jti,
+            ends_at=claims.auth_time + self.settings.session_max_hours * 3600,
+            idle_seconds=self.settings.session_idle_minutes * 60,
+        )
+
+    async def _session_ended(self, sid: str) -> bool:
+        """Whether the connection's staff session is over; else its use counts as activity."""
+        staff = self._sessions.get(sid)
+        if staff is None:
+            return False
+        if staff.expired or await self.app[DENYLIST].is_revoked(staff.jti):
+            return True
+        staff.touch()
+        return False
+
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE_EVENTS:
             if event == "disconnect" and args:
                 self._buckets.pop(args[0], None)
+                self._sessions.pop(args[0], None)
             return await super().trigger_event(event, *args)
         sid = args[0] if args else "?"
         bucket = self._buckets.setdefault(sid, TokenBucket(self.events_per_second, self.burst))
@@ -92,6 +139,10 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not callable(getattr(self, f"on_{event}", None)):
             log.warning("unknown event %r from %s on %s", event, sid, self.namespace)
             return error_ack("unknown_event", f"Unknown event {event!r}.")
+        if await self._session_ended(sid):
+            # The acknowledgement is queued before this task yields; the disconnect follows it.
+            self.server.start_background_task(self.disconnect, sid)
+            return error_ack("not_authenticated", "This session has ended; please sign in again.")
         try:
             return await super().trigger_event(event, *args)
         except DomainError as exc:

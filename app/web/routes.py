@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 from app.core import audit
 from app.core.models import Role
 from app.web.api import parse_model
-from app.web.identity import authorize
+from app.web.audited import record
+from app.web.identity import authorize, staff_actor
 from app.web.keys import DATABASE, OPENAPI_FRAGMENTS, REDIS
 from app.web.openapi import build_spec
 
@@ -53,6 +54,14 @@ async def audit_events(request: web.Request) -> web.Response:
     query = parse_model(AuditQuery, dict(request.query))
     events = await audit.events_for_clinic(
         request.app[DATABASE], staff.clinic_id, limit=query.limit, before_id=query.before_id
+    )
+    # Reading the trail is itself on the trail (recorded after the page is read).
+    await record(
+        request,
+        staff_actor(request, staff),
+        "audit.read",
+        object_type="audit_events",
+        detail=f"{len(events)} events" + (f" before {query.before_id}" if query.before_id else ""),
     )
     return web.json_response([e.model_dump(mode="json", exclude={"prev_hash"}) for e in events])
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Forbidden
 from app.core.models import Role, User, utcnow
@@ -39,6 +41,17 @@ class AdmitIn(BaseModel):
     appointment_id: uuid.UUID
 
 
+async def _patients_of(session: AsyncSession, appointment_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The patients of these appointments, each once, in the order first shown."""
+    if not appointment_ids:
+        return []
+    query = select(Appointment.id, Appointment.patient_id).where(
+        col(Appointment.id).in_(appointment_ids)
+    )
+    patient_of = dict((await session.exec(query)).all())
+    return list(dict.fromkeys(patient_of[a] for a in appointment_ids if a in patient_of))
+
+
 def visit_url(visit_id: uuid.UUID) -> str:
     return f"/visit/{visit_id}"
 
@@ -50,6 +63,7 @@ class ClinicQueueNamespace(QueueNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         staff = await staff_from_environ(environ, Role.PROVIDER, Role.SCHEDULER, Role.ADMIN)
         request = request_of(environ)
+        self.remember_session(sid, staff.claims)
         await self.save_session(
             sid,
             {"user_id": str(staff.id), "role": staff.role.value, "clinic_id": str(staff.clinic_id)},
@@ -65,16 +79,30 @@ class ClinicQueueNamespace(QueueNamespace):
                 await clinic_queue.provider_queue(session, self.presence, provider)
                 for provider in providers
             ]
+            shown = await _patients_of(
+                session, [row.appointment_id for queue in queues for row in queue.rows]
+            )
         now = utcnow()
         for queue in queues:
             await self.emit("queue", queue.public(now), to=sid)
+        actor = staff_actor(request, staff)
         await record(
             request,
-            staff_actor(request, staff),
+            actor,
             "queue.view",
             object_type="clinic_queue",
             detail=f"{len(queues)} queue(s), {sum(len(q.rows) for q in queues)} patients",
         )
+        # Each patient whose name and state left the server, as appointment lists record them.
+        for patient_id in shown:
+            await record(
+                request,
+                actor,
+                "queue.read",
+                object_type="patient",
+                object_id=patient_id,
+                patient_id=patient_id,
+            )
 
     async def _provider(self, sid: str) -> User:
         session = await self.get_session(sid)

@@ -155,6 +155,9 @@ class VisitNamespace(GuardedNamespace):
         if who.visit.ended_at is not None:
             raise refused("visit_ended", "This visit has ended.")
         self._attendees[sid] = who
+        staff = await optional_staff(request)  # the request keeps the answer: no second lookup
+        if who.role == visits.PROVIDER and staff is not None:
+            self.remember_session(sid, staff.claims)
         await self.enter_room(sid, visit_room(visit_id))
         if who.role == visits.PROVIDER:
             await self.enter_room(sid, visit_provider_room(visit_id))
