@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # Per connection, kept in this process (a socket lives in one process).
         self._buckets: dict[str, TokenBucket] = {}
         self._sessions: dict[str, StaffSocket] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def settings(self) -> Settings:
@@ -141,7 +143,9 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error_ack("unknown_event", f"Unknown event {event!r}.")
         if await self._session_ended(sid):
             # The acknowledgement is queued before this task yields; the disconnect follows it.
-            self.server.start_background_task(self.disconnect, sid)
+            closing = asyncio.create_task(self.disconnect(sid))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
             return error_ack("not_authenticated", "This session has ended; please sign in again.")
         try:
             return await super().trigger_event(event, *args)
