@@ -53,28 +53,21 @@ class TokenBucket:
         return True
 
 
-@dataclass
+@dataclass(frozen=True)
 class StaffSocket:
     """The staff session a socket was opened with: it ends the socket when the session ends.
 
-    The socket's own events keep it from idling out, as requests slide a cookie session; it
-    never outlives the session's absolute lifetime, nor its sign-out (on any process).
+    It never outlives the session's absolute lifetime, nor its sign-out (on any process). Idle
+    time is not counted here: a provider who talks and writes the note over HTTP for longer than
+    the idle limit keeps the session alive, and must not lose the visit's socket for it.
     """
 
     jti: str
     ends_at: float
-    idle_seconds: float
-    idle_until: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.touch()
-
-    def touch(self) -> None:
-        self.idle_until = min(self.ends_at, time.time() + self.idle_seconds)
 
     @property
     def expired(self) -> bool:
-        return time.time() >= self.idle_until
+        return time.time() >= self.ends_at
 
 
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -114,18 +107,14 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sessions[sid] = StaffSocket(
             jti=claims.jti,
             ends_at=claims.auth_time + self.settings.session_max_hours * 3600,
-            idle_seconds=self.settings.session_idle_minutes * 60,
         )
 
     async def _session_ended(self, sid: str) -> bool:
-        """Whether the connection's staff session is over; else its use counts as activity."""
+        """Whether the connection's staff session is over (signed out, or past its lifetime)."""
         staff = self._sessions.get(sid)
         if staff is None:
             return False
-        if staff.expired or await self.app[DENYLIST].is_revoked(staff.jti):
-            return True
-        staff.touch()
-        return False
+        return staff.expired or await self.app[DENYLIST].is_revoked(staff.jti)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE_EVENTS:
