@@ -69,15 +69,30 @@ class ConsentRecord(SQLModel, table=True):
 
 
 class WaitingMessage(SQLModel, table=True):
-    """A message from the provider to a waiting patient ("running 10 minutes late")."""
+    """A line between the clinic and a waiting patient ("running 10 minutes late", "OK, thanks").
+
+    The patient's reason for the visit, given at check-in, is kept here too (kind "reason").
+    """
 
     __tablename__ = "waiting_message"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     appointment_id: uuid.UUID = Field(foreign_key="appointment.id", index=True)
-    author_id: uuid.UUID = Field(foreign_key="staff_user.id")
+    author_id: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
+    sender: str = Field(default="clinic", max_length=10)  # "clinic" or "patient"
+    kind: str = Field(default="message", max_length=10)  # "message" or "reason"
     text: str = Field(max_length=500)
     sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ProviderDelay(SQLModel, table=True):
+    """How late a provider says they are running today; waiting patients read it in words."""
+
+    __tablename__ = "provider_delay"
+
+    provider_id: uuid.UUID = Field(foreign_key="staff_user.id", primary_key=True)
+    minutes: int
+    set_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class Visit(SQLModel, table=True):

@@ -19,6 +19,11 @@ def clinic_room(clinic_id: uuid.UUID) -> str:
     return f"clinic:{clinic_id}"
 
 
+def clinic_queue_room(clinic_id: uuid.UUID, *, record_readers: bool) -> str:
+    """Where a clinic's queues go: admins (who read records) get chart facts, schedulers not."""
+    return f"clinic-queue:{'readers' if record_readers else 'schedulers'}:{clinic_id}"
+
+
 def appointment_room(appointment_id: uuid.UUID) -> str:
     """A waiting patient's sockets."""
     return f"appointment:{appointment_id}"

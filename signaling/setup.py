@@ -19,7 +19,7 @@ from signaling.checkin import staff_routes as checkin_staff
 from signaling.checkin.guest_routes import GUESTS_CHANGED
 from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
-from signaling.queue.keys import NOTIFIER, PRESENCE
+from signaling.queue.keys import LAST_SIGNED_NOTES, NOTIFIER, PRESENCE
 from signaling.queue.notifier import QueueNotifier
 from signaling.queue.presence import MemoryPresence, PresenceStore, RedisPresence
 from signaling.queue.waiting_namespace import WaitingRoomNamespace
@@ -74,7 +74,7 @@ def _setup_queue(app: web.Application) -> None:
         else:
             presence = MemoryPresence(grace_seconds=settings.waiting_grace_seconds)
         app[PRESENCE] = presence
-        app[NOTIFIER] = QueueNotifier(sio, app[DATABASE], presence)
+        app[NOTIFIER] = QueueNotifier(sio, app[DATABASE], presence, app.get(LAST_SIGNED_NOTES))
         yield
         await waiting.close()
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.records import fhir, openapi, pages, routes, visit_routes
+from app.records.chart_facts import last_signed_notes
 from app.records.crypto import Keyring
 from app.records.keys import NOTE_KEYRING
 from app.web.keys import SETTINGS
 from app.web.setup import add_openapi
+from signaling.queue.keys import LAST_SIGNED_NOTES
 
 
 def setup(app: web.Application) -> None:
     app[NOTE_KEYRING] = Keyring.from_settings(app[SETTINGS])
+    # The clinic queue shows when each waiting patient's last note was signed.
+    app[LAST_SIGNED_NOTES] = last_signed_notes
     app.add_routes(routes.routes)
     app.add_routes(pages.routes)
     app.add_routes(fhir.routes)

@@ -6,11 +6,11 @@ import uuid
 from datetime import date
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import audit
-from app.core.errors import InvalidInput, TooManyRequests
+from app.core.errors import Conflict, InvalidInput, TooManyRequests
 from app.web.api import read_json
 from app.web.events import appointment_changed
 from app.web.identity import (
@@ -29,12 +29,27 @@ from signaling.rooms import CLINIC_NAMESPACE, clinic_room, provider_room
 from signaling.server import SOCKET_SERVER
 
 IDENTITY_ATTEMPTS_PER_ADDRESS = 20  # per 15 minutes, across links: stops guessing at scale
+REPLY_MAX_LENGTH = 200  # an answer in the waiting room is short: the visit is for talking
+REPLIES_PER_MINUTE = 3
 
 
 class IdentityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     birth_date: date
+
+
+class WaitingTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=REPLY_MAX_LENGTH)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("write a few words")
+        return value.strip()
 
 
 class PatientCheckIn(CheckInSteps[Arrival]):
@@ -160,10 +175,71 @@ async def status(request: web.Request) -> web.Response:
     await PATIENTS.audit(request, arrival, "checkin.status")
     progress = PATIENTS.progress(arrival)
     progress["messages"] = [
-        {"text": m.text, "sent_at": m.sent_at.isoformat(), "from": arrival.provider.full_name}
+        {
+            "text": m.text,
+            "sent_at": m.sent_at.isoformat(),
+            "sender": m.sender,
+            "from": arrival.provider.full_name if m.sender == checkin.CLINIC else "You",
+        }
         for m in messages
     ]
     return web.json_response(progress)
+
+
+async def _waiting_patient(request: web.Request) -> Arrival:
+    """The signed-in patient of this link, while they wait in line (not before, not after)."""
+    arrival = await PATIENTS.arrival(request)
+    if arrival.check_in.waiting_since is None or arrival.check_in.visit_id is not None:
+        raise Conflict(
+            "You can write to the clinic while you wait in the waiting room.",
+            fields={"step": "not waiting"},
+        )
+    return arrival
+
+
+async def _within_rate(request: web.Request, arrival: Arrival) -> None:
+    key = f"waiting-text:{arrival.appointment.id}"
+    if await request.app[RATE_LIMITER].hit(key, 60) > REPLIES_PER_MINUTE:
+        raise TooManyRequests(
+            "You have written several messages in a row; please wait a minute before the next.",
+            retry_after=60,
+        )
+
+
+@routes.post("/api/join/{token}/reply")
+async def reply(request: web.Request) -> web.Response:
+    """A waiting patient answers the clinic, in a line; the provider's queue shows it."""
+    body = await read_json(request, WaitingTextIn)
+    arrival = await _waiting_patient(request)
+    await _within_rate(request, arrival)
+    async with request.app[DATABASE].session() as session:
+        message = await checkin.store_waiting_message(
+            session, arrival.appointment.id, body.text, sender=checkin.PATIENT
+        )
+    await PATIENTS.audit(request, arrival, "waiting_room.reply")
+    await appointment_changed(request.app, arrival.appointment.id)
+    return web.json_response(
+        {"text": message.text, "sent_at": message.sent_at.isoformat(), "from": "You"}, status=201
+    )
+
+
+@routes.post("/api/join/{token}/reason")
+async def reason(request: web.Request) -> web.Response:
+    """What the waiting patient wants to talk about; the provider reads it before admitting."""
+    body = await read_json(request, WaitingTextIn)
+    arrival = await _waiting_patient(request)
+    await _within_rate(request, arrival)
+    async with request.app[DATABASE].session() as session:
+        message = await checkin.store_waiting_message(
+            session,
+            arrival.appointment.id,
+            body.text,
+            sender=checkin.PATIENT,
+            kind=checkin.REASON,
+        )
+    await PATIENTS.audit(request, arrival, "waiting_room.reason")
+    await appointment_changed(request.app, arrival.appointment.id)
+    return web.json_response({"text": message.text}, status=201)
 
 
 # Consent, device check, waiting room and ping: the steps a guest takes too.

@@ -364,10 +364,70 @@ async def leave_queue(session: AsyncSession, appointment_id: uuid.UUID) -> Check
     return check_in
 
 
+CLINIC = "clinic"
+PATIENT = "patient"
+REASON = "reason"
+
+
+async def store_waiting_message(
+    session: AsyncSession,
+    appointment_id: uuid.UUID,
+    text: str,
+    *,
+    sender: str = CLINIC,
+    author_id: uuid.UUID | None = None,
+    kind: str = "message",
+) -> WaitingMessage:
+    """Keep one line of the waiting room: the clinic's, the patient's answer or their reason.
+
+    Every waiting-room text is written here and read through `messages_for`/`reasons_for`.
+    """
+    message = WaitingMessage(
+        appointment_id=appointment_id, author_id=author_id, sender=sender, kind=kind, text=text
+    )
+    session.add(message)
+    await session.commit()
+    return message
+
+
 async def messages_for(session: AsyncSession, appointment_id: uuid.UUID) -> list[WaitingMessage]:
+    """The conversation of one waiting room, oldest first (the reason for the visit apart)."""
     query = (
         select(WaitingMessage)
-        .where(WaitingMessage.appointment_id == appointment_id)
+        .where(WaitingMessage.appointment_id == appointment_id, WaitingMessage.kind != REASON)
         .order_by(col(WaitingMessage.sent_at))
     )
     return list((await session.exec(query)).all())
+
+
+async def reasons_for(
+    session: AsyncSession, appointment_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The latest reason for the visit each of these patients gave, by appointment."""
+    if not appointment_ids:
+        return {}
+    query = (
+        select(WaitingMessage)
+        .where(col(WaitingMessage.appointment_id).in_(appointment_ids))
+        .where(WaitingMessage.kind == REASON)
+        .order_by(col(WaitingMessage.sent_at))
+    )
+    return {m.appointment_id: m.text for m in (await session.exec(query)).all()}
+
+
+async def conversations_for(
+    session: AsyncSession, appointment_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[WaitingMessage]]:
+    """The conversation of each of these waiting rooms, oldest first, by appointment."""
+    if not appointment_ids:
+        return {}
+    query = (
+        select(WaitingMessage)
+        .where(col(WaitingMessage.appointment_id).in_(appointment_ids))
+        .where(WaitingMessage.kind != REASON)
+        .order_by(col(WaitingMessage.sent_at))
+    )
+    found: dict[uuid.UUID, list[WaitingMessage]] = {}
+    for message in (await session.exec(query)).all():
+        found.setdefault(message.appointment_id, []).append(message)
+    return found

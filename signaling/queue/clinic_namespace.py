@@ -18,11 +18,13 @@ from app.web.identity import Actor, staff_actor
 from scheduling.models import Appointment
 from signaling.auth import request_of, staff_from_environ
 from signaling.queue import service as clinic_queue
+from signaling.queue.chart import RECORD_READERS
 from signaling.queue.keys import QueueNamespace
 from signaling.rooms import (
     CLINIC_NAMESPACE,
     WAITING_NAMESPACE,
     appointment_room,
+    clinic_queue_room,
     clinic_room,
     provider_room,
 )
@@ -33,6 +35,12 @@ class MessageIn(BaseModel):
 
     appointment_id: uuid.UUID
     text: str = Field(min_length=1, max_length=500)
+
+
+class DelayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: int = Field(ge=0, le=clinic_queue.MAX_DELAY_MINUTES)
 
 
 class AdmitIn(BaseModel):
@@ -68,23 +76,32 @@ class ClinicQueueNamespace(QueueNamespace):
             sid,
             {"user_id": str(staff.id), "role": staff.role.value, "clinic_id": str(staff.clinic_id)},
         )
+        reads_records = staff.role.value in RECORD_READERS
         async with self.db.session() as session:
             if staff.role == Role.PROVIDER:
                 await self.enter_room(sid, provider_room(staff.id))
                 providers = [staff.user]
             else:
+                # Alerts (a locked link) reach the clinic room; queues the room for the role.
                 await self.enter_room(sid, clinic_room(staff.clinic_id))
+                await self.enter_room(
+                    sid, clinic_queue_room(staff.clinic_id, record_readers=reads_records)
+                )
                 providers = await clinic_queue.clinic_providers(session, staff.clinic_id)
             queues = [
                 await clinic_queue.provider_queue(session, self.presence, provider)
                 for provider in providers
             ]
+            charts = [
+                await self.notifier.chart_facts(session, queue) if reads_records else None
+                for queue in queues
+            ]
             shown = await _patients_of(
                 session, [row.appointment_id for queue in queues for row in queue.rows]
             )
         now = utcnow()
-        for queue in queues:
-            await self.emit("queue", queue.public(now), to=sid)
+        for queue, chart in zip(queues, charts, strict=True):
+            await self.emit("queue", queue.public(now, chart), to=sid)
         actor = staff_actor(request, staff)
         await record(
             request,
@@ -93,7 +110,8 @@ class ClinicQueueNamespace(QueueNamespace):
             object_type="clinic_queue",
             detail=f"{len(queues)} queue(s), {sum(len(q.rows) for q in queues)} patients",
         )
-        # Each patient whose name and state left the server, as appointment lists record them.
+        # Each patient whose name and state left the server, as appointment lists record them;
+        # for the record's readers also their age, reason, answers and last signed note's date.
         for patient_id in shown:
             await record(
                 request,
@@ -102,6 +120,7 @@ class ClinicQueueNamespace(QueueNamespace):
                 object_type="patient",
                 object_id=patient_id,
                 patient_id=patient_id,
+                detail="with chart facts" if reads_records else None,
             )
 
     async def _provider(self, sid: str) -> User:
@@ -142,12 +161,14 @@ class ClinicQueueNamespace(QueueNamespace):
             {
                 "text": message.text,
                 "sent_at": message.sent_at.isoformat(),
+                "sender": message.sender,
                 "from": provider.full_name,
             },
             room=appointment_room(message_in.appointment_id),
             namespace=WAITING_NAMESPACE,
         )
         await self._audit(sid, provider, "waiting_room.message", message_in.appointment_id)
+        await self.notifier.provider_changed(provider.id)  # the conversation, in the queue
         return {"ok": True, "sent_at": message.sent_at.isoformat()}
 
     async def on_admit(self, sid: str, data: Any) -> dict[str, Any]:
@@ -165,3 +186,12 @@ class ClinicQueueNamespace(QueueNamespace):
         await self._audit(sid, provider, "visit.admit", admit_in.appointment_id)
         await self.notifier.provider_changed(provider.id)
         return {"visit_id": str(visit.id), "url": url}
+
+    async def on_delay(self, sid: str, data: Any) -> dict[str, Any]:
+        """The provider says how late they run; each waiting patient reads it in words."""
+        provider = await self._provider(sid)
+        delay_in = parse_model(DelayIn, data)
+        async with self.db.session() as session:
+            minutes = await clinic_queue.set_delay(session, provider, delay_in.minutes)
+        await self.notifier.provider_changed(provider.id)
+        return {"delay_minutes": minutes}

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 import socketio
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import Database
 from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
+from signaling.queue.chart import LastSignedNotes
 from signaling.queue.presence import PresenceStore
-from signaling.queue.service import provider_queue
+from signaling.queue.service import ProviderQueue, provider_queue
 from signaling.rooms import (
     CLINIC_NAMESPACE,
     WAITING_NAMESPACE,
     appointment_room,
-    clinic_room,
+    clinic_queue_room,
     provider_room,
 )
 
@@ -26,10 +29,17 @@ log = logging.getLogger(__name__)
 class QueueNotifier:
     """Emits go through the Socket.IO manager, so with Redis they reach every process."""
 
-    def __init__(self, sio: socketio.AsyncServer, db: Database, presence: PresenceStore) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        db: Database,
+        presence: PresenceStore,
+        last_signed_notes: LastSignedNotes | None = None,
+    ) -> None:
         self.sio = sio
         self.db = db
         self.presence = presence
+        self.last_signed_notes = last_signed_notes
         # Providers whose queue is being sent now, and whether it changed again meanwhile.
         self._sending: dict[uuid.UUID, bool] = {}
 
@@ -52,20 +62,39 @@ class QueueNotifier:
         finally:
             del self._sending[provider_id]
 
+    async def chart_facts(
+        self, session: AsyncSession, queue: ProviderQueue
+    ) -> dict[uuid.UUID, datetime]:
+        """When the last note of each patient of the queue was signed (for record readers)."""
+        if self.last_signed_notes is None:
+            return {}
+        return await self.last_signed_notes(session, queue.clinic_id, queue.patient_ids)
+
     async def _send_queue(self, provider_id: uuid.UUID) -> None:
         async with self.db.session() as session:
             provider = await session.get(User, provider_id)
             if provider is None:
                 return
             queue = await provider_queue(session, self.presence, provider)
+            chart = await self.chart_facts(session, queue)
         now = utcnow()
-        payload = queue.public(now)
+        for_readers = queue.public(now, chart)
         await self.sio.emit(
-            "queue", payload, room=provider_room(provider_id), namespace=CLINIC_NAMESPACE
+            "queue", for_readers, room=provider_room(provider_id), namespace=CLINIC_NAMESPACE
         )
         await self.sio.emit(
-            "queue", payload, room=clinic_room(queue.clinic_id), namespace=CLINIC_NAMESPACE
+            "queue",
+            for_readers,
+            room=clinic_queue_room(queue.clinic_id, record_readers=True),
+            namespace=CLINIC_NAMESPACE,
         )
+        await self.sio.emit(
+            "queue",
+            queue.public(now),
+            room=clinic_queue_room(queue.clinic_id, record_readers=False),
+            namespace=CLINIC_NAMESPACE,
+        )
+        provider_status = queue.provider_status()
         for row in queue.rows:
             if row.place is None:
                 continue
@@ -77,6 +106,7 @@ class QueueNotifier:
                     "expected_wait_minutes": int(
                         row.place.expected_wait(now).total_seconds() // 60
                     ),
+                    "provider_status": provider_status,
                 },
                 room=appointment_room(row.appointment_id),
                 namespace=WAITING_NAMESPACE,

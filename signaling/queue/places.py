@@ -35,17 +35,22 @@ def order_queue(waiting: Iterable[WaitingPatient]) -> list[WaitingPatient]:
 
 
 def queue_places(
-    waiting: Iterable[WaitingPatient], *, now: datetime, provider_free_at: datetime | None = None
+    waiting: Iterable[WaitingPatient],
+    *,
+    now: datetime,
+    provider_free_at: datetime | None = None,
+    delay: timedelta = timedelta(0),
 ) -> list[QueuePlace]:
-    """Each patient's place and expected start.
+    """Each patient's place and expected start, following the real queue.
 
     The provider is free at `provider_free_at` (the end of the visit in progress) or now; each
-    visit then takes its booked duration, and nobody is expected before their booked time.
+    visit ahead then takes its booked length, and nobody is expected before their booked time
+    plus the delay the provider says they run behind it.
     """
     free_at = max(now, provider_free_at or now)
     places = []
     for position, patient in enumerate(order_queue(waiting), start=1):
-        start = max(free_at, patient.scheduled_start)
+        start = max(free_at, patient.scheduled_start + delay)
         places.append(
             QueuePlace(
                 appointment_id=patient.appointment_id,

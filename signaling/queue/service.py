@@ -15,7 +15,14 @@ from app.core.errors import Conflict, NotFound
 from app.core.models import Patient, User, utcnow
 from scheduling import availability
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType
-from signaling.models import CheckIn, Visit, VisitGuest, WaitingMessage
+from signaling.checkin.service import (
+    CLINIC,
+    conversations_for,
+    reasons_for,
+    store_waiting_message,
+)
+from signaling.models import CheckIn, ProviderDelay, Visit, VisitGuest, WaitingMessage
+from signaling.queue.chart import age_on, record_url
 from signaling.queue.places import QueuePlace, WaitingPatient, queue_places
 from signaling.queue.presence import Presence, PresenceStore
 
@@ -27,6 +34,8 @@ IN_VISIT = "in visit"
 DONE = "done"
 NO_SHOW = "no-show"
 LINK_LOCKED = "link locked"
+MAX_DELAY_MINUTES = 180
+SHOWN_MESSAGES = 3  # the latest lines of each waiting room, in the provider's queue
 
 
 def presence_key(appointment_id: uuid.UUID) -> str:
@@ -36,7 +45,9 @@ def presence_key(appointment_id: uuid.UUID) -> str:
 @dataclass(frozen=True)
 class QueueRow:
     appointment_id: uuid.UUID
+    patient_id: uuid.UUID
     patient_name: str
+    age: int
     start_at: datetime
     end_at: datetime
     status: str
@@ -45,15 +56,21 @@ class QueueRow:
     visit_id: uuid.UUID | None
     place: QueuePlace | None
     guests_waiting: tuple[str, ...] = ()
+    reason: str | None = None
+    messages: tuple[WaitingMessage, ...] = ()
 
-    def public(self, now: datetime) -> dict[str, object]:
+    def public(
+        self, now: datetime, chart: dict[uuid.UUID, datetime] | None = None
+    ) -> dict[str, object]:
+        """What every watcher sees; with `chart` (for the record's readers) the chart facts too."""
         waited = (now - self.waiting_since) if self.waiting_since else None
-        return {
+        shown: dict[str, object] = {
             "appointment_id": str(self.appointment_id),
             "patient_name": self.patient_name,
             "start_at": self.start_at.isoformat(),
             "end_at": self.end_at.isoformat(),
             "status": self.status,
+            "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
             "minutes_waited": int(waited.total_seconds() // 60) if waited else None,
             "device_check": self.device_check,
             "visit_id": str(self.visit_id) if self.visit_id else None,
@@ -61,6 +78,19 @@ class QueueRow:
             "expected_start": self.place.expected_start.isoformat() if self.place else None,
             "guests_waiting": list(self.guests_waiting),
         }
+        if chart is not None:
+            last_note = chart.get(self.patient_id)
+            shown["chart"] = {
+                "record_url": record_url(self.patient_id),
+                "age": self.age,
+                "reason": self.reason,
+                "last_signed_note_at": last_note.isoformat() if last_note else None,
+                "messages": [
+                    {"sender": m.sender, "text": m.text, "sent_at": m.sent_at.isoformat()}
+                    for m in self.messages[-SHOWN_MESSAGES:]
+                ],
+            }
+        return shown
 
 
 @dataclass(frozen=True)
@@ -70,15 +100,34 @@ class ProviderQueue:
     clinic_id: uuid.UUID
     timezone: str
     rows: list[QueueRow]
+    delay_minutes: int = 0
+    in_visit: bool = False
 
-    def public(self, now: datetime) -> dict[str, object]:
+    def public(
+        self, now: datetime, chart: dict[uuid.UUID, datetime] | None = None
+    ) -> dict[str, object]:
         return {
             "provider_id": str(self.provider_id),
             "provider_name": self.provider_name,
             "timezone": self.timezone,
             "generated_at": now.isoformat(),
-            "patients": [row.public(now) for row in self.rows],
+            "delay_minutes": self.delay_minutes,
+            "in_visit": self.in_visit,
+            "patients": [row.public(now, chart) for row in self.rows],
         }
+
+    @property
+    def patient_ids(self) -> list[uuid.UUID]:
+        return list(dict.fromkeys(row.patient_id for row in self.rows))
+
+    def provider_status(self) -> str | None:
+        """The provider's state in a waiting patient's words, or None when nothing holds them."""
+        said = []
+        if self.in_visit:
+            said.append(f"{self.provider_name} is finishing another visit.")
+        if self.delay_minutes:
+            said.append(f"{self.provider_name} is running about {self.delay_minutes} minutes late.")
+        return " ".join(said) or None
 
 
 def _status(appointment: Appointment, check_in: CheckIn | None, presence: Presence) -> str:
@@ -130,10 +179,16 @@ async def provider_queue(
     states = {}
     waiting = []
     busy_until: datetime | None = None
+    in_visit = False
     for appointment, _patient, kind, check_in in rows:
         state = (await presence.state(presence_key(appointment.id))).presence
         states[appointment.id] = state
-        if check_in is not None and check_in.visit_id is not None:
+        if (
+            check_in is not None
+            and check_in.visit_id is not None
+            and appointment.status != AppointmentStatus.FULFILLED
+        ):
+            in_visit = True
             busy_until = max(busy_until or now, appointment.end_at)
         elif check_in is not None and check_in.waiting_since is not None:
             waiting.append(
@@ -144,16 +199,25 @@ async def provider_queue(
                     checked_in_at=check_in.waiting_since,
                 )
             )
+    delay = await current_delay(session, provider.id, since=day_start)
     places = {
-        p.appointment_id: p for p in queue_places(waiting, now=now, provider_free_at=busy_until)
+        p.appointment_id: p
+        for p in queue_places(
+            waiting, now=now, provider_free_at=busy_until, delay=timedelta(minutes=delay)
+        )
     }
+    appointment_ids = [appointment.id for appointment, _, _, _ in rows]
+    reasons = await reasons_for(session, appointment_ids)
+    conversations = await conversations_for(session, appointment_ids)
     guests = await _waiting_guests(
         session, [c.visit_id for _, _, _, c in rows if c is not None and c.visit_id is not None]
     )
     queue_rows = [
         QueueRow(
             appointment_id=appointment.id,
+            patient_id=patient.id,
             patient_name=f"{patient.given_name} {patient.family_name}",
+            age=age_on(patient.birth_date, local.date()),
             start_at=appointment.start_at,
             end_at=appointment.end_at,
             status=_status(appointment, check_in, states[appointment.id]),
@@ -164,10 +228,40 @@ async def provider_queue(
             visit_id=check_in.visit_id if check_in else None,
             place=places.get(appointment.id),
             guests_waiting=tuple(guests.get(check_in.visit_id, ())) if check_in else (),
+            reason=reasons.get(appointment.id),
+            messages=tuple(conversations.get(appointment.id, ())),
         )
         for appointment, patient, _kind, check_in in rows
     ]
-    return ProviderQueue(provider.id, provider.full_name, provider.clinic_id, zone, queue_rows)
+    return ProviderQueue(
+        provider.id,
+        provider.full_name,
+        provider.clinic_id,
+        zone,
+        queue_rows,
+        delay_minutes=delay,
+        in_visit=in_visit,
+    )
+
+
+async def current_delay(session: AsyncSession, provider_id: uuid.UUID, *, since: datetime) -> int:
+    """The minutes late the provider said they run today (a delay from yesterday is over)."""
+    delay = await session.get(ProviderDelay, provider_id)
+    if delay is None or delay.set_at < since:
+        return 0
+    return delay.minutes
+
+
+async def set_delay(session: AsyncSession, provider: User, minutes: int) -> int:
+    """The provider says how late they run (0: on time); waiting patients read it."""
+    delay = await session.get(ProviderDelay, provider.id)
+    if delay is None:
+        delay = ProviderDelay(provider_id=provider.id, minutes=minutes)
+    delay.minutes = minutes
+    delay.set_at = utcnow()
+    session.add(delay)
+    await session.commit()
+    return minutes
 
 
 async def _waiting_guests(
@@ -230,10 +324,9 @@ async def send_message(
     session: AsyncSession, provider: User, appointment_id: uuid.UUID, text: str
 ) -> WaitingMessage:
     appointment, _ = await own_check_in(session, provider, appointment_id)
-    message = WaitingMessage(appointment_id=appointment.id, author_id=provider.id, text=text)
-    session.add(message)
-    await session.commit()
-    return message
+    return await store_waiting_message(
+        session, appointment.id, text, sender=CLINIC, author_id=provider.id
+    )
 
 
 async def clinic_providers(session: AsyncSession, clinic_id: uuid.UUID) -> list[User]:
