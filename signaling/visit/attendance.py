@@ -62,28 +62,42 @@ async def _open_row(
 
 
 async def summary(session: AsyncSession, visit: Visit) -> dict[str, object]:
-    """The visit's times, its length, and each stretch of each participant, in order."""
+    """The visit's times, its length, and each participant once, in the order they first came.
+
+    A reload or a network drop leaves one stretch and starts another; the provider reads one
+    line per person: first joined, last left, the time present in all, and how many stretches.
+    """
     rows = await session.exec(
         select(VisitParticipant)
         .where(VisitParticipant.visit_id == visit.id)
         .order_by(col(VisitParticipant.joined_at))
     )
+    people: dict[tuple[str, uuid.UUID], list[VisitParticipant]] = {}
+    for row in rows.all():
+        people.setdefault((row.role, row.person_id), []).append(row)
     end = visit.ended_at
     return {
         "visit_id": str(visit.id),
         "started_at": visit.started_at.isoformat(),
         "ended_at": end.isoformat() if end else None,
         "duration_seconds": int((end - visit.started_at).total_seconds()) if end else None,
-        "participants": [
-            {
-                "role": row.role,
-                "name": row.name,
-                "joined_at": row.joined_at.isoformat(),
-                "left_at": row.left_at.isoformat() if row.left_at else None,
-                "seconds": int((row.left_at - row.joined_at).total_seconds())
-                if row.left_at
-                else None,
-            }
-            for row in rows.all()
-        ],
+        "participants": [_person(stretches) for stretches in people.values()],
+    }
+
+
+def _person(stretches: list[VisitParticipant]) -> dict[str, object]:
+    first, latest = stretches[0], stretches[-1]
+    all_left = all(s.left_at is not None for s in stretches)
+    left_at = max(s.left_at for s in stretches if s.left_at is not None) if all_left else None
+    return {
+        "role": first.role,
+        "name": latest.name,
+        "joined_at": first.joined_at.isoformat(),
+        "left_at": left_at.isoformat() if left_at else None,
+        "seconds": sum(
+            int((s.left_at - s.joined_at).total_seconds()) for s in stretches if s.left_at
+        )
+        if all_left
+        else None,
+        "stretches": len(stretches),
     }

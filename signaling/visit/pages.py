@@ -9,6 +9,7 @@ from app.core.models import Patient, User
 from app.web.keys import DATABASE, SETTINGS
 from scheduling.links import join_token
 from scheduling.models import Appointment
+from signaling.queue.chart import record_url
 from signaling.relay.ice import browser_ice_servers
 from signaling.visit import attendance
 from signaling.visit import service as visits
@@ -52,6 +53,8 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
             "summary_path": summary_path,
             "provider_name": provider.full_name,
             "patient_name": f"{patient.given_name} {patient.family_name}",
+            # The visit's provider reads the patient's record: their name leads to it.
+            "patient_record_url": record_url(patient.id) if who.role == visits.PROVIDER else None,
         },
     )
 

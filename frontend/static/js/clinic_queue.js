@@ -1,7 +1,12 @@
 // The live clinic queue: today's patients per provider, with message and admit for the provider,
-// and for any staff member a way to unlock a join link locked by wrong dates of birth.
+// and for any staff member a way to unlock a join link locked by wrong dates of birth. Staff who
+// may read records also get each patient's chart link, age, reason and last signed note.
 import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
+import {
+  draftOf, focusAfter, focusBefore, forgetDraft, isOpen, keepDraft, setOpen,
+} from "./queue/keep.js";
+import { learnServerClock, startTicking, waitedText } from "./queue/waited.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
 const appRoot = document.getElementById("queue-app");
@@ -17,15 +22,38 @@ const originalTitle = document.title;
 
 const socket = io("/clinic", { transports: ["websocket"], withCredentials: true });
 socket.on("connect", () => { connection.textContent = "Live"; });
-socket.on("disconnect", () => { connection.textContent = "Connection lost; reconnecting…"; });
+socket.on("disconnect", (reason) => {
+  if (reason === "io server disconnect") {
+    // The server closed the socket (a sign-out, the session's end, a restart): the client does
+    // not retry on its own. Check the session (a signed-out one goes to sign-in), then retry.
+    connection.textContent = "Disconnected by the server; checking your session…";
+    reconnectAfterSessionCheck();
+    return;
+  }
+  connection.textContent = "Connection lost; reconnecting…";
+});
 socket.on("connect_error", (error) => {
   connection.textContent = (error && error.data && error.data.message) || "Cannot connect; retrying…";
 });
+
+async function reconnectAfterSessionCheck() {
+  try {
+    await api("GET", "/api/me"); // a 401 takes the page to sign-in
+  } catch (error) {
+    if (error.status === 401) return;
+    connection.textContent = "Cannot reach the server; retrying…";
+    setTimeout(reconnectAfterSessionCheck, 3000);
+    return;
+  }
+  connection.textContent = "Reconnecting…";
+  socket.connect();
+}
 socket.on("queue", (queue) => {
   const arrived = queue.patients.filter(
     (p) => p.status === "waiting" && !seenWaiting.has(p.appointment_id));
   for (const p of queue.patients) if (p.status === "waiting") seenWaiting.add(p.appointment_id);
   queues.set(queue.provider_id, queue);
+  learnServerClock(queue.generated_at);
   render();
   if (!firstSnapshot && canAct) arrived.forEach(announce);
   firstSnapshot = false;
@@ -82,69 +110,156 @@ function guestsWaiting(patient) {
     el("a", { href: `/visit/${patient.visit_id}` }, "open the visit to let them in"));
 }
 
+function messageForm(patient) {
+  const name = patient.patient_name;
+  const id = `msg-${patient.appointment_id}`;
+  const attrs = { class: "inline-form message-form" };
+  if (!isOpen(patient.appointment_id)) attrs.hidden = "";
+  const input = el("input", { id, maxlength: "500", required: "", autocomplete: "off",
+    placeholder: "e.g. Running 10 minutes late" });
+  input.value = draftOf(id);
+  input.addEventListener("input", () => keepDraft(input));
+  const form = el("form", attrs,
+    el("label", { for: id, class: "visually-hidden" }, `Message to ${name}`),
+    input,
+    el("button", { type: "submit", id: `send-${patient.appointment_id}` }, "Send"),
+    el("span", { role: "status", class: "muted" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = form.querySelector("input");
+    const state = form.querySelector("[role=status]");
+    const text = field.value;
+    socket.timeout(5000).emit("message", { appointment_id: patient.appointment_id, text },
+      (err, answer) => {
+        // The row may have been rebuilt meanwhile: speak to the form that is on the page now.
+        const current = document.getElementById(id);
+        const said = current ? current.form.querySelector("[role=status]") : state;
+        if (err) said.textContent = "Not sent: no answer from the server.";
+        else if (answer.error) said.textContent = answer.error.message;
+        else {
+          said.textContent = "Sent";
+          forgetDraft(id);
+          if (current && current.value === text) current.value = "";
+          lastSent.set(patient.appointment_id, "Sent");
+        }
+      });
+  });
+  const kept = lastSent.get(patient.appointment_id);
+  if (kept) form.querySelector("[role=status]").textContent = kept;
+  return form;
+}
+
+const lastSent = new Map(); // appointment id -> the last send's outcome, kept across re-renders
+
 function actions(patient) {
   if (patient.status === "link locked") return unlockButton(patient.appointment_id, patient.patient_name);
   if (!canAct || !["waiting", "away"].includes(patient.status)) return "";
   const name = patient.patient_name;
-  const form = el("form", { class: "inline-form", hidden: "" },
-    el("label", { for: `msg-${patient.appointment_id}`, class: "visually-hidden" }, `Message to ${name}`),
-    el("input", { id: `msg-${patient.appointment_id}`, maxlength: "500", required: "",
-      placeholder: "e.g. Running 10 minutes late" }),
-    el("button", { type: "submit" }, "Send"),
-    el("span", { role: "status", class: "muted" }));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const input = form.querySelector("input");
-    const state = form.querySelector("[role=status]");
-    socket.timeout(5000).emit("message", { appointment_id: patient.appointment_id, text: input.value },
-      (err, answer) => {
-        if (err) state.textContent = "Not sent: no answer from the server.";
-        else if (answer.error) state.textContent = answer.error.message;
-        else { state.textContent = "Sent"; input.value = ""; }
+  const form = messageForm(patient);
+  const messageButton = el("button", { type: "button", id: `message-${patient.appointment_id}`,
+    "aria-expanded": isOpen(patient.appointment_id) ? "true" : "false", onclick: () => {
+      form.hidden = !form.hidden;
+      setOpen(patient.appointment_id, !form.hidden);
+      messageButton.setAttribute("aria-expanded", form.hidden ? "false" : "true");
+      if (!form.hidden) form.querySelector("input").focus();
+    } }, `Message ${name}`);
+  const admitButton = el("button", { type: "button", class: "primary",
+    id: `admit-${patient.appointment_id}`, onclick: () => {
+      admitButton.disabled = true;
+      socket.timeout(5000).emit("admit", { appointment_id: patient.appointment_id }, (err, answer) => {
+        if (err || answer.error) {
+          admitButton.disabled = false;
+          alerts.append(el("p", { class: "error" }, err ? "Admit failed: no answer." : answer.error.message));
+        } else {
+          window.location.assign(answer.url);
+        }
       });
-  });
-  const messageButton = el("button", { type: "button", onclick: () => {
-    form.hidden = !form.hidden;
-    if (!form.hidden) form.querySelector("input").focus();
-  } }, `Message ${name}`);
-  const admitButton = el("button", { type: "button", class: "primary", onclick: () => {
-    admitButton.disabled = true;
-    socket.timeout(5000).emit("admit", { appointment_id: patient.appointment_id }, (err, answer) => {
-      if (err || answer.error) {
-        admitButton.disabled = false;
-        alerts.append(el("p", { class: "error" }, err ? "Admit failed: no answer." : answer.error.message));
-      } else {
-        window.location.assign(answer.url);
-      }
-    });
-  } }, `Admit ${name}`);
+    } }, `Admit ${name}`);
   return el("div", {}, messageButton, " ", admitButton, form);
 }
 
+function day(iso) {
+  return new Date(iso).toLocaleDateString(undefined, { dateStyle: "medium" });
+}
+
+// The patient's name (a link to the record for those who may read it), and before the admit
+// what helps the provider: age, the reason given, the last signed note, the latest messages.
+function patientCell(patient) {
+  const chart = patient.chart;
+  if (!chart) return el("td", {}, patient.patient_name);
+  const facts = [`${chart.age} years`, chart.last_signed_note_at
+    ? `last signed note ${day(chart.last_signed_note_at)}` : "no signed notes yet"];
+  const cell = el("td", {},
+    el("a", { href: chart.record_url, class: "patient-link" }, patient.patient_name),
+    el("div", { class: "muted patient-facts" }, facts.join(" · ")));
+  if (chart.reason) cell.append(el("div", { class: "patient-reason" }, `Reason: ${chart.reason}`));
+  if (chart.messages.length) {
+    cell.append(el("ul", { class: "plain conversation", "aria-label": `Messages with ${patient.patient_name}` },
+      ...chart.messages.map((m) => el("li", { class: `from-${m.sender}` },
+        el("strong", {}, m.sender === "patient" ? `${patient.patient_name}: ` : "Clinic: "), m.text))));
+  }
+  return cell;
+}
+
 function render() {
+  const kept = focusBefore();
   const sections = [...queues.values()].map((queue) => {
     const rows = queue.patients.map((p) => el("tr", { "data-appointment": p.appointment_id, "data-status": p.status },
       el("td", {}, time(p.start_at)),
-      el("td", {}, p.patient_name),
+      patientCell(p),
       el("td", {}, el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status),
         guestsWaiting(p)),
-      el("td", {}, p.minutes_waited === null ? "—" : `${p.minutes_waited} min`),
+      p.waiting_since && ["waiting", "away"].includes(p.status)
+        ? el("td", { "data-waiting-since": p.waiting_since, class: "waited" }, waitedText(p.waiting_since))
+        : el("td", { class: "waited" }, p.minutes_waited === null ? "—" : `${p.minutes_waited} min`),
       el("td", {}, devices(p.device_check)),
       el("td", {}, actions(p))));
     const waiting = queue.patients.filter((p) => p.status === "waiting").length;
-    const table = rows.length ? el("table", {},
+    const late = queue.delay_minutes ? ` · running ${queue.delay_minutes} min late` : "";
+    const table = rows.length ? el("div", { class: "table-scroll" }, el("table", {},
       el("caption", { class: "visually-hidden" }, `Today's patients of ${queue.provider_name}`),
       el("thead", {}, el("tr", {}, ...["Time", "Patient", "Status", "Waited", "Devices", "Actions"]
         .map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, ...rows)) : el("p", { class: "muted" }, "No appointments today.");
+      el("tbody", {}, ...rows))) : el("p", { class: "muted" }, "No appointments today.");
     return el("section", { class: "card", "aria-label": queue.provider_name },
-      el("h2", {}, `${queue.provider_name} · ${waiting} waiting`), table);
+      el("h2", {}, `${queue.provider_name} · ${waiting} waiting${late}`), table);
   });
   container.replaceChildren(...sections);
+  focusAfter(kept);
+  if (canAct) showDelay();
   const total = [...queues.values()].reduce(
     (n, q) => n + q.patients.filter((p) => p.status === "waiting").length, 0);
   document.title = total ? `(${total}) ${originalTitle}` : originalTitle;
 }
+
+// The provider's own delay, as waiting patients read it ("running about 10 minutes late").
+const delayForm = document.getElementById("delay-form");
+function showDelay() {
+  const own = [...queues.values()][0];
+  const select = document.getElementById("delay-minutes");
+  if (own && select && document.activeElement !== select && !delayForm.dataset.busy) {
+    select.value = String(own.delay_minutes || 0);
+  }
+}
+
+if (delayForm) {
+  delayForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const state = document.getElementById("delay-status");
+    const minutes = Number(document.getElementById("delay-minutes").value);
+    delayForm.dataset.busy = "yes";
+    socket.timeout(5000).emit("delay", { minutes }, (err, answer) => {
+      delete delayForm.dataset.busy;
+      if (err) state.textContent = "Not saved: no answer from the server.";
+      else if (answer.error) state.textContent = answer.error.message;
+      else state.textContent = answer.delay_minutes
+        ? `Waiting patients read: running about ${answer.delay_minutes} minutes late.`
+        : "Waiting patients read that you are on time.";
+    });
+  });
+}
+
+startTicking(container);
 
 function chime() {
   if (!audioContext) return;

@@ -59,10 +59,15 @@ async function loadConsent() {
 document.getElementById("step-consent").addEventListener("submit", async (event) => {
   event.preventDefault();
   const message = document.getElementById("consent-error");
-  if (!document.getElementById("consent-accept").checked) {
+  const box = document.getElementById("consent-accept");
+  if (!box.checked) {
     message.textContent = "Please tick the box to agree; without consent the visit cannot take place.";
+    box.setAttribute("aria-invalid", "true");
+    box.focus();
     return;
   }
+  box.removeAttribute("aria-invalid");
+  message.textContent = "";
   try {
     // The click is a user gesture: audio for the level meter and the admit sound may start now.
     startAudio();

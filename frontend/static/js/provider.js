@@ -9,6 +9,11 @@ const day = (offset) => {
 };
 const when = (iso, opts) => new Date(iso).toLocaleString(undefined, { ...opts, timeZone: zone });
 
+// A provider reads their patients' records: the name opens the chart.
+function chartLink(appointment) {
+  return el("a", { href: `/records/patients/${appointment.patient_id}` }, appointment.patient_name);
+}
+
 async function load() {
   document.getElementById("provider-zone").textContent = zone;
   const q = new URLSearchParams({ from: day(0), to: day(6), tz: zone });
@@ -16,12 +21,15 @@ async function load() {
     const items = await api("GET", `/api/appointments?${q}`);
     const today = items.filter((a) => a.local_start.startsWith(day(0)));
     document.getElementById("today").replaceChildren(...(today.length ? today.map((a) => el("li", {},
-      `${when(a.start, { timeStyle: "short" })} · ${a.patient_name} · ${a.appointment_type} · ${a.status}`))
+      `${when(a.start, { timeStyle: "short" })} · `, chartLink(a), ` · ${a.appointment_type} · `,
+      el("span", { class: `status status-${a.status}` }, a.status)))
       : [el("li", { class: "muted" }, "No appointments today.")]));
     document.getElementById("week-table").tBodies[0].replaceChildren(...items.map((a) => el("tr", {},
-      el("td", {}, when(a.start, { dateStyle: "medium", timeStyle: "short" })), el("td", {}, a.patient_name),
-      el("td", {}, a.appointment_type), el("td", {}, a.status))));
+      el("td", {}, when(a.start, { dateStyle: "medium", timeStyle: "short" })), el("td", {}, chartLink(a)),
+      el("td", {}, a.appointment_type), el("td", {}, el("span", { class: `status status-${a.status}` }, a.status)))));
+    document.getElementById("provider-status").textContent = "";
   } catch (err) {
+    document.getElementById("provider-status").textContent = "";
     document.getElementById("provider-error").textContent = err.message;
   }
 }

@@ -17,13 +17,52 @@ function place(data) {
     `Expected wait: about ${minutes} minute${minutes === 1 ? "" : "s"}.`;
   document.getElementById("waiting-place").textContent =
     `You are number ${data.position} in line. ${wait}`;
+  // The provider's state in words: in another visit, or running late by their own account.
+  const status = document.getElementById("provider-status");
+  const said = data.provider_status || "";
+  if (status.textContent !== said) status.textContent = said;
+  status.hidden = !said;
 }
 
 function addMessage(message) {
   const list = document.getElementById("waiting-messages");
   if (list.querySelector(".muted")) list.replaceChildren();
   const at = new Date(message.sent_at).toLocaleTimeString(undefined, { timeStyle: "short" });
-  list.append(el("li", {}, el("strong", {}, `${message.from} (${at}): `), message.text));
+  list.append(el("li", { class: `from-${message.sender || "clinic"}` },
+    el("strong", {}, `${message.from} (${at}): `), message.text));
+  // Once the clinic has written, the patient may answer.
+  const reply = document.getElementById("reply-form");
+  if (reply && message.sender !== "patient") reply.hidden = false;
+}
+
+// A short line to the clinic (an answer, or the reason for the visit), with its own status.
+function sendsText(formId, fieldId, statusId, path, onSent) {
+  const form = document.getElementById(formId);
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const field = document.getElementById(fieldId);
+    const status = document.getElementById(statusId);
+    const text = field.value.trim();
+    if (!text) {
+      status.textContent = "Please write a few words first.";
+      status.className = "error";
+      field.focus();
+      return;
+    }
+    status.textContent = "Sending…";
+    status.className = "muted";
+    try {
+      const sent = await call("POST", path, { text });
+      field.value = "";
+      status.textContent = "Sent to the clinic.";
+      onSent(sent);
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "error";
+      field.focus();
+    }
+  });
 }
 
 function beep() {
@@ -59,7 +98,13 @@ export async function enterWaitingRoom() {
       "Please wait: the provider will let you into the visit shortly.";
   }
   const state = await call("GET", "/status");
-  state.messages.forEach(addMessage);
+  (state.messages || []).forEach(addMessage);
+  if (!isGuest) {
+    sendsText("reply-form", "reply-text", "reply-status", "/reply", (sent) => addMessage({ ...sent, sender: "patient" }));
+    sendsText("reason-form", "reason-text", "reason-status", "/reason", (sent) => {
+      document.getElementById("reason-status").textContent = `Sent to the clinic: “${sent.text}”`;
+    });
+  }
   const connection = document.getElementById("waiting-connection");
   socket = io("/waiting", { transports: ["websocket"], withCredentials: true });
   socket.on("connect", () => { connection.textContent = ""; });
