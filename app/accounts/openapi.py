@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.accounts.schemas import ClinicPublic, LoginIn, UserCreate, UserPublic
+from app.accounts.schemas import ClinicPublic, ClinicUpdate, LoginIn, UserCreate, UserPublic
 from app.web.openapi import Spec, operation, path_param, ref, schemas_of
 
 USER_ID = path_param("user_id", "A user of the caller's clinic")
@@ -46,6 +46,15 @@ PATHS: Spec = {
             errors=(401,),
         )
     },
+    "/api/clinic": {
+        "patch": operation(
+            "Set the clinic's phone number, shown to patients (admin)",
+            tag="auth",
+            body=ref("ClinicUpdate"),
+            ok=ref("ClinicPublic"),
+            errors=(400, 401, 403, 413),
+        )
+    },
     "/api/users": {
         "get": operation(
             "Users of the caller's clinic (admin, scheduler)",
@@ -81,4 +90,4 @@ PATHS: Spec = {
     },
 }
 
-SCHEMAS = schemas_of(LoginIn, UserCreate, UserPublic, ClinicPublic)
+SCHEMAS = schemas_of(LoginIn, UserCreate, UserPublic, ClinicPublic, ClinicUpdate)

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from app.accounts import service
-from app.accounts.schemas import ClinicPublic, LoginIn, UserCreate, UserPublic
+from app.accounts.schemas import ClinicPublic, ClinicUpdate, LoginIn, UserCreate, UserPublic
 from app.core import audit
 from app.core.auth import SessionClaims, csrf_token_for, issue_session_token, session_expiry
 from app.core.errors import DomainError, NotFound
@@ -180,6 +180,25 @@ async def me(request: web.Request) -> web.Response:
             "session_expires_at": datetime.fromtimestamp(staff.claims.expires_at, UTC).isoformat(),
         }
     )
+
+
+@routes.patch("/api/clinic")
+async def update_clinic(request: web.Request) -> web.Response:
+    """An admin sets the clinic's phone number, shown on every patient page."""
+    staff = await authorize(request, Role.ADMIN)
+    clinic_in = await read_json(request, ClinicUpdate)
+    async with request.app[DATABASE].session() as session:
+        clinic = await service.get_clinic(session, staff.clinic_id)
+        clinic = await service.set_clinic_phone(session, clinic, clinic_in.phone)
+    await record(
+        request,
+        staff_actor(request, staff),
+        "clinic.update",
+        object_type="clinic",
+        object_id=clinic.id,
+        detail="phone",
+    )
+    return model_response(ClinicPublic.model_validate(clinic, from_attributes=True))
 
 
 @routes.get("/api/users")

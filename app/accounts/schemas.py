@@ -41,3 +41,17 @@ class ClinicPublic(BaseModel):
     id: uuid.UUID
     name: str
     timezone: str
+    phone: str | None = None
+
+
+class ClinicUpdate(BaseModel):
+    """What an admin changes of their clinic: the phone number patients are told to call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^\+?[0-9][0-9 ()./-]{2,38}$",
+        description="Digits, spaces and + ( ) . / -; null clears it",
+    )

@@ -139,3 +139,12 @@ async def get_clinic(session: AsyncSession, clinic_id: uuid.UUID) -> Clinic:
     if clinic is None:
         raise NotFound("No such clinic.")
     return clinic
+
+
+async def set_clinic_phone(session: AsyncSession, clinic: Clinic, phone: str | None) -> Clinic:
+    """The number patients are told to call (a locked link, a visit they cannot reach)."""
+    clinic.phone = phone.strip() if phone else None
+    session.add(clinic)
+    await session.commit()
+    await session.refresh(clinic)
+    return clinic

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.models import Clinic
 from app.web.api import read_json
 from app.web.identity import GUEST_COOKIE, guest_actor, guest_session, set_visitor_cookie
 from app.web.keys import DATABASE, SETTINGS
@@ -97,6 +98,8 @@ routes = web.RouteTableDef()
 async def guest_page(request: web.Request) -> web.StreamResponse:
     """A guest's way in: the check-in page without the patient's date-of-birth step."""
     arrival = await GUESTS.arrival(request, signed_in=False)
+    async with request.app[DATABASE].session() as session:
+        clinic = await session.get(Clinic, arrival.visit.clinic_id)
     return aiohttp_jinja2.render_template(
         "signaling/join.html",
         request,
@@ -106,6 +109,8 @@ async def guest_page(request: web.Request) -> web.StreamResponse:
             "label": arrival.guest.label,
             "provider_name": arrival.provider.full_name,
             "token": request.match_info["token"],
+            "clinic_name": clinic.name if clinic else None,
+            "clinic_phone": clinic.phone if clinic else None,
         },
     )
 

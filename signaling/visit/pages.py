@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.core.models import Patient, User
+from app.core.models import Clinic, Patient, User
 from app.web.keys import DATABASE, SETTINGS
 from scheduling.links import join_token
 from scheduling.models import Appointment
@@ -27,6 +27,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
     async with request.app[DATABASE].session() as session:
         provider = await session.get(User, who.visit.provider_id)
         patient = await session.get(Patient, who.visit.patient_id)
+        clinic = await session.get(Clinic, who.visit.clinic_id)
         # The provider sees who took part once the visit is over.
         summary = (
             await attendance.summary(session, who.visit)
@@ -55,6 +56,12 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
             "patient_name": f"{patient.given_name} {patient.family_name}",
             # The visit's provider reads the patient's record: their name leads to it.
             "patient_record_url": record_url(patient.id) if who.role == visits.PROVIDER else None,
+            # The patient and guests read whom to call; staff know their own clinic.
+            **(
+                {"clinic_name": clinic.name, "clinic_phone": clinic.phone}
+                if clinic is not None and who.role != visits.PROVIDER
+                else {}
+            ),
         },
     )
 

@@ -81,3 +81,43 @@ document.getElementById("new-user").addEventListener("submit", async (event) => 
 });
 
 loadUsers().then(loadAudit);
+
+// The clinic's phone number, which patient pages show.
+async function loadClinic() {
+  const status = document.getElementById("clinic-status");
+  try {
+    const me = await api("GET", "/api/me");
+    document.getElementById("clinic-phone").value = me.clinic.phone || "";
+    status.textContent = me.clinic.phone
+      ? `${me.clinic.name}: patients see ${me.clinic.phone}.`
+      : `${me.clinic.name}: no phone number yet; patients see none.`;
+  } catch (err) {
+    status.textContent = err.message;
+    status.className = "error";
+  }
+}
+
+document.getElementById("clinic-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = document.getElementById("clinic-phone");
+  const error = document.getElementById("clinic-phone-error");
+  const status = document.getElementById("clinic-status");
+  error.textContent = "";
+  input.removeAttribute("aria-invalid");
+  const phone = input.value.trim();
+  try {
+    const clinic = await api("PATCH", "/api/clinic", { phone: phone || null });
+    status.textContent = clinic.phone
+      ? `Saved: patients see ${clinic.phone}.`
+      : "Saved: patients see no phone number.";
+    status.className = "notice";
+  } catch (err) {
+    error.textContent = err.fields && err.fields.phone
+      ? "Please enter a phone number: digits, spaces and + ( ) - only, for example +1 555 0100."
+      : err.message;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }
+});
+
+loadClinic();
