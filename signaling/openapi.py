@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.web.openapi import Spec, operation, path_param, schemas_of
 from signaling.checkin.guest_routes import GuestNameIn
-from signaling.checkin.routes import IdentityIn
+from signaling.checkin.routes import IdentityIn, WaitingTextIn
 from signaling.checkin.steps import ConsentIn, DeviceCheckIn
 from signaling.visit.guest_routes import GuestInviteIn
 
@@ -87,6 +87,31 @@ PATHS: Spec = {
     "/api/join/{token}/waiting": {
         "post": _op("Enter the provider's waiting room queue", ok=PROGRESS, errors=LINK_ERRORS)
     },
+    "/api/join/{token}/reply": {
+        "post": _op(
+            "A waiting patient answers the clinic (up to 200 characters, 3 a minute)",
+            body={"$ref": "#/components/schemas/WaitingTextIn"},
+            ok={
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "sent_at": {"type": "string", "format": "date-time"},
+                    "from": {"type": "string"},
+                },
+            },
+            status="201",
+            errors=(*LINK_ERRORS, 413, 429),
+        )
+    },
+    "/api/join/{token}/reason": {
+        "post": _op(
+            "A waiting patient says what they want to talk about; the provider's queue shows it",
+            body={"$ref": "#/components/schemas/WaitingTextIn"},
+            ok={"type": "object", "properties": {"text": {"type": "string"}}},
+            status="201",
+            errors=(*LINK_ERRORS, 413, 429),
+        )
+    },
     "/api/join/{token}/ping": {
         "get": _op("Round trip for the network check", ok={"type": "object"}, errors=LINK_ERRORS)
     },
@@ -142,7 +167,7 @@ PATHS["/api/appointments/{appointment_id}/unlock-checkin"] = {
     )
 }
 
-SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn)
+SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn, WaitingTextIn)
 
 GUEST_TOKEN = TOKEN | {"description": "The token of the guest link the provider handed out"}
 GUEST_PROGRESS = progress_schema("name")
