@@ -186,10 +186,10 @@ function day(iso) {
 // what helps the provider: age, the reason given, the last signed note, the latest messages.
 function patientCell(patient) {
   const chart = patient.chart;
-  if (!chart) return el("td", {}, patient.patient_name);
+  if (!chart) return el("td", { class: "queue-patient" }, patient.patient_name);
   const facts = [`${chart.age} years`, chart.last_signed_note_at
     ? `last signed note ${day(chart.last_signed_note_at)}` : "no signed notes yet"];
-  const cell = el("td", {},
+  const cell = el("td", { class: "queue-patient" },
     el("a", { href: chart.record_url, class: "patient-link" }, patient.patient_name),
     el("div", { class: "muted patient-facts" }, facts.join(" · ")));
   if (chart.reason) cell.append(el("div", { class: "patient-reason" }, `Reason: ${chart.reason}`));
@@ -205,18 +205,20 @@ function render() {
   const kept = focusBefore();
   const sections = [...queues.values()].map((queue) => {
     const rows = queue.patients.map((p) => el("tr", { "data-appointment": p.appointment_id, "data-status": p.status },
-      el("td", {}, time(p.start_at)),
+      el("td", { "data-label": "Time" }, time(p.start_at)),
       patientCell(p),
-      el("td", {}, el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status),
-        guestsWaiting(p)),
+      el("td", { "data-label": "Status" },
+        el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status), guestsWaiting(p)),
       p.waiting_since && ["waiting", "away"].includes(p.status)
-        ? el("td", { "data-waiting-since": p.waiting_since, class: "waited" }, waitedText(p.waiting_since))
-        : el("td", { class: "waited" }, p.minutes_waited === null ? "—" : `${p.minutes_waited} min`),
-      el("td", {}, devices(p.device_check)),
-      el("td", {}, actions(p))));
+        ? el("td", { "data-waiting-since": p.waiting_since, class: "waited", "data-label": "Waited" },
+          waitedText(p.waiting_since))
+        : el("td", { class: "waited", "data-label": "Waited" },
+          p.minutes_waited === null ? "—" : `${p.minutes_waited} min`),
+      el("td", { "data-label": "Devices" }, devices(p.device_check)),
+      el("td", { class: "queue-actions" }, actions(p))));
     const waiting = queue.patients.filter((p) => p.status === "waiting").length;
     const late = queue.delay_minutes ? ` · running ${queue.delay_minutes} min late` : "";
-    const table = rows.length ? el("div", { class: "table-scroll" }, el("table", {},
+    const table = rows.length ? el("div", { class: "table-scroll" }, el("table", { class: "queue-table" },
       el("caption", { class: "visually-hidden" }, `Today's patients of ${queue.provider_name}`),
       el("thead", {}, el("tr", {}, ...["Time", "Patient", "Status", "Waited", "Devices", "Actions"]
         .map((h) => el("th", { scope: "col" }, h)))),

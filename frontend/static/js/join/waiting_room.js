@@ -93,6 +93,8 @@ export function admitted(url) {
 
 export async function enterWaitingRoom() {
   show("waiting");
+  const open = document.getElementById("checkin-open"); // "Check-in is open": done with it now
+  if (open) open.hidden = true;
   if (isGuest) {
     document.getElementById("waiting-place").textContent =
       "Please wait: the provider will let you into the visit shortly.";
