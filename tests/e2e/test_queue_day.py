@@ -306,6 +306,11 @@ async def test_status_pills_stay_one_line_and_the_queue_fits(
     await page.screenshot(path=shot(f"queue-provider-{width}.png"), full_page=True)
     await page.goto("/provider")
     await expect(page.locator("#today li")).to_have_count(1)
+    await expect(page.locator("#week-table tbody tr")).to_have_count(1)
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
     await page.screenshot(path=shot(f"provider-day-{width}.png"), full_page=True)
 
 
@@ -313,3 +318,72 @@ async def staff_page(browsers, account: StaffAccount, landing: str) -> Page:
     page: Page = await browsers()
     await sign_in(page, account, landing)
     return page
+
+
+async def test_the_visit_pages_lead_the_provider_to_the_chart(
+    live_server, http, sockets, browsers, waiting: WaitingFactory  # noqa: F811
+):
+    v = await waiting.visitable()
+    name = f"{v.patient.given_name} {v.patient.family_name}"
+    url = str(live_server.make_url("/"))
+    patient = http()
+    await check_in(patient, v.token)
+    provider_headers = await staff_headers(url.rstrip("/"), v.provider)
+    clinic = await sockets(url, "/clinic", provider_headers)
+    visit_id = (await clinic.call("admit", {"appointment_id": str(v.appointment.id)}))["visit_id"]
+    for width in (1280, 390):
+        page = await browsers(width)
+        await sign_in(page, v.provider, "/provider")
+        await page.goto(f"/visit/{visit_id}")
+        link = page.get_by_role("link", name=name)
+        await expect(link).to_have_attribute("href", f"/records/patients/{v.patient.id}")
+        await page.screenshot(path=shot(f"visit-provider-{width}.png"))
+    visit = await sockets(url, "/visit", provider_headers, {"visit_id": visit_id})
+    assert (await visit.call("end", {}))["ok"] is True
+    await page.goto(f"/visit/{visit_id}")
+    await expect(page.get_by_role("heading", name="Visit ended")).to_be_visible()
+    await expect(page.get_by_role("link", name=name)).to_be_visible()
+    await page.screenshot(path=shot("visit-ended-390.png"), full_page=True)
+    # The patient's own visit page has no way to the staff record.
+    assert "/records/patients/" not in await (await patient.get(f"/visit/{visit_id}")).text()
+
+
+async def test_an_admin_sets_the_phone_patients_see(
+    live_server, browsers, waiting: WaitingFactory, factory: Factory
+):
+    v = await waiting.visitable()
+    admin = await factory.staff(Role.ADMIN, v.clinic)
+    for width in (1280, 390):
+        page = await browsers(width)
+        await sign_in(page, admin, "/admin")
+        phone = page.get_by_label("Phone number for patients")
+        await expect(page.locator("#clinic-status")).to_contain_text("no phone number yet")
+        await phone.fill("call me")
+        await page.get_by_role("button", name="Save phone number").click()
+        await expect(page.locator("#clinic-phone-error")).to_contain_text("digits, spaces")
+        await expect(phone).to_be_focused()
+        await expect(phone).to_have_attribute("aria-invalid", "true")
+        await page.screenshot(path=shot(f"admin-phone-error-{width}.png"), full_page=True)
+        if width == 390:
+            break
+        await phone.fill("+1 555 0100")
+        await page.get_by_role("button", name="Save phone number").click()
+        await expect(page.locator("#clinic-status")).to_have_text("Saved: patients see +1 555 0100.")
+        await phone.fill("")
+        await page.get_by_role("button", name="Save phone number").click()
+        await expect(page.locator("#clinic-status")).to_have_text(
+            "Saved: patients see no phone number."
+        )
+    await page.get_by_label("Phone number for patients").fill("+1 555 0199")
+    await page.get_by_role("button", name="Save phone number").click()
+    await expect(page.locator("#clinic-status")).to_have_text("Saved: patients see +1 555 0199.")
+    for width in (1280, 390):
+        patient = await browsers(width)
+        await patient.goto(f"/join/{v.token}")
+        footer = patient.get_by_role("contentinfo")
+        await expect(footer).to_contain_text(v.clinic.name)
+        await expect(footer.get_by_role("link", name="+1 555 0199")).to_have_attribute(
+            "href", "tel:+15550199"
+        )
+        await expect(patient.get_by_label("Your date of birth")).to_be_visible()
+        await patient.screenshot(path=shot(f"join-{width}.png"), full_page=True)

@@ -25,8 +25,10 @@ async function load() {
       el("span", { class: `status status-${a.status}` }, a.status)))
       : [el("li", { class: "muted" }, "No appointments today.")]));
     document.getElementById("week-table").tBodies[0].replaceChildren(...items.map((a) => el("tr", {},
-      el("td", {}, when(a.start, { dateStyle: "medium", timeStyle: "short" })), el("td", {}, chartLink(a)),
-      el("td", {}, a.appointment_type), el("td", {}, el("span", { class: `status status-${a.status}` }, a.status)))));
+      el("td", { "data-label": "When" }, when(a.start, { dateStyle: "medium", timeStyle: "short" })),
+      el("td", { class: "queue-patient" }, chartLink(a)),
+      el("td", { "data-label": "Type" }, a.appointment_type),
+      el("td", { "data-label": "Status" }, el("span", { class: `status status-${a.status}` }, a.status)))));
     document.getElementById("provider-status").textContent = "";
   } catch (err) {
     document.getElementById("provider-status").textContent = "";
