@@ -96,7 +96,12 @@ def row(page: Page, appointment_id: Any):
 
 
 async def test_the_patients_name_leads_to_the_chart_for_those_who_read_it(
-    live_server, http, sockets, browsers, waiting: WaitingFactory, factory: Factory  # noqa: F811
+    live_server,
+    http,
+    sockets,
+    browsers,
+    waiting: WaitingFactory,
+    factory: Factory,  # noqa: F811
 ):
     v = await waiting.visitable()
     admin = await factory.staff(Role.ADMIN, v.clinic)
@@ -142,7 +147,11 @@ async def test_the_patients_name_leads_to_the_chart_for_those_who_read_it(
 
 
 async def test_a_rerender_keeps_the_draft_focus_and_caret(
-    live_server, http, sockets, browsers, waiting: WaitingFactory  # noqa: F811
+    live_server,
+    http,
+    sockets,
+    browsers,
+    waiting: WaitingFactory,  # noqa: F811
 ):
     clinic, provider, scheduler, kind = await waiting.clinic_day()
     patient, first, token = await waiting.appointment(clinic, provider, kind)
@@ -175,7 +184,11 @@ async def test_a_rerender_keeps_the_draft_focus_and_caret(
 
 
 async def test_waiting_times_count_on_an_open_page(
-    live_server, http, sockets, browsers, waiting: WaitingFactory  # noqa: F811
+    live_server,
+    http,
+    sockets,
+    browsers,
+    waiting: WaitingFactory,  # noqa: F811
 ):
     v = await waiting.visitable()
     page = await browsers()
@@ -265,9 +278,7 @@ async def test_the_queue_comes_back_after_the_server_drops_its_socket(
     await expect(page.locator("#queue-connection")).to_have_text("Live")
 
 
-async def test_a_signed_out_queue_goes_to_sign_in(
-    live_server, browsers, waiting: WaitingFactory
-):
+async def test_a_signed_out_queue_goes_to_sign_in(live_server, browsers, waiting: WaitingFactory):
     v = await waiting.visitable()
     page = await browsers()
     await sign_in(page, v.provider, "/provider/queue")
@@ -284,7 +295,12 @@ async def test_a_signed_out_queue_goes_to_sign_in(
 
 @pytest.mark.parametrize("width", [1280, 390])
 async def test_status_pills_stay_one_line_and_the_queue_fits(
-    live_server, http, sockets, browsers, waiting: WaitingFactory, width: int  # noqa: F811
+    live_server,
+    http,
+    sockets,
+    browsers,
+    waiting: WaitingFactory,
+    width: int,  # noqa: F811
 ):
     v = await waiting.visitable()
     await waiting_patient(live_server, http, sockets, v)
@@ -321,7 +337,11 @@ async def staff_page(browsers, account: StaffAccount, landing: str) -> Page:
 
 
 async def test_the_visit_pages_lead_the_provider_to_the_chart(
-    live_server, http, sockets, browsers, waiting: WaitingFactory  # noqa: F811
+    live_server,
+    http,
+    sockets,
+    browsers,
+    waiting: WaitingFactory,  # noqa: F811
 ):
     v = await waiting.visitable()
     name = f"{v.patient.given_name} {v.patient.family_name}"
@@ -368,7 +388,8 @@ async def test_an_admin_sets_the_phone_patients_see(
             break
         await phone.fill("+1 555 0100")
         await page.get_by_role("button", name="Save phone number").click()
-        await expect(page.locator("#clinic-status")).to_have_text("Saved: patients see +1 555 0100.")
+        status = page.locator("#clinic-status")
+        await expect(status).to_have_text("Saved: patients see +1 555 0100.")
         await phone.fill("")
         await page.get_by_role("button", name="Save phone number").click()
         await expect(page.locator("#clinic-status")).to_have_text(
