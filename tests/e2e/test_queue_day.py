@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,9 +20,10 @@ from app.core.models import Role
 from signaling.queue.chart import age_on
 from signaling.rooms import CLINIC_NAMESPACE, provider_room
 from signaling.server import SOCKET_SERVER
-from tests.conftest import Factory, StaffAccount
+from tests.conftest import Factory
 from tests.e2e.test_waiting_room import check_in as check_in_in_browser
 from tests.e2e.test_waiting_room import sign_in
+from tests.signaling import conftest as signaling_fixtures
 from tests.signaling.conftest import (
     BIRTH_DATE,
     Visitable,
@@ -30,10 +31,11 @@ from tests.signaling.conftest import (
     check_in,
     cookie_header,
     daytime_zone,
-    sockets,  # noqa: F401  (a fixture)
     staff_headers,
 )
 from tests.signaling.test_queue_day import sign_a_note
+
+sockets = signaling_fixtures.sockets  # Socket.IO clients, as the signaling tests use them
 
 
 def shot(name: str) -> str:
@@ -83,7 +85,7 @@ async def http(live_server: TestServer) -> AsyncIterator[Callable[[], TestClient
         await client.session.close()  # client.close() would stop the shared server
 
 
-async def waiting_patient(live_server: TestServer, http, sockets, v: Visitable) -> TestClient:  # noqa: F811
+async def waiting_patient(live_server: TestServer, http, sockets, v: Visitable) -> TestClient:
     """The patient checks in over HTTP and keeps the waiting room open (a socket)."""
     client = http()
     await check_in(client, v.token)
@@ -101,7 +103,7 @@ async def test_the_patients_name_leads_to_the_chart_for_those_who_read_it(
     sockets,
     browsers,
     waiting: WaitingFactory,
-    factory: Factory,  # noqa: F811
+    factory: Factory,
 ):
     v = await waiting.visitable()
     admin = await factory.staff(Role.ADMIN, v.clinic)
@@ -151,7 +153,7 @@ async def test_a_rerender_keeps_the_draft_focus_and_caret(
     http,
     sockets,
     browsers,
-    waiting: WaitingFactory,  # noqa: F811
+    waiting: WaitingFactory,
 ):
     clinic, provider, scheduler, kind = await waiting.clinic_day()
     patient, first, token = await waiting.appointment(clinic, provider, kind)
@@ -170,7 +172,7 @@ async def test_a_rerender_keeps_the_draft_focus_and_caret(
 
     # Another patient arrives: the list is rebuilt.
     _, second, second_token = await waiting.appointment(
-        clinic, provider, kind, starts_in=__import__("datetime").timedelta(minutes=30), given="Ole"
+        clinic, provider, kind, starts_in=timedelta(minutes=30), given="Ole"
     )
     await check_in(http(), second_token)
     await expect(row(page, second.id)).to_have_attribute("data-status", "away")
@@ -188,7 +190,7 @@ async def test_waiting_times_count_on_an_open_page(
     http,
     sockets,
     browsers,
-    waiting: WaitingFactory,  # noqa: F811
+    waiting: WaitingFactory,
 ):
     v = await waiting.visitable()
     page = await browsers()
@@ -300,7 +302,7 @@ async def test_status_pills_stay_one_line_and_the_queue_fits(
     sockets,
     browsers,
     waiting: WaitingFactory,
-    width: int,  # noqa: F811
+    width: int,
 ):
     v = await waiting.visitable()
     await waiting_patient(live_server, http, sockets, v)
@@ -330,18 +332,12 @@ async def test_status_pills_stay_one_line_and_the_queue_fits(
     await page.screenshot(path=shot(f"provider-day-{width}.png"), full_page=True)
 
 
-async def staff_page(browsers, account: StaffAccount, landing: str) -> Page:
-    page: Page = await browsers()
-    await sign_in(page, account, landing)
-    return page
-
-
 async def test_the_visit_pages_lead_the_provider_to_the_chart(
     live_server,
     http,
     sockets,
     browsers,
-    waiting: WaitingFactory,  # noqa: F811
+    waiting: WaitingFactory,
 ):
     v = await waiting.visitable()
     name = f"{v.patient.given_name} {v.patient.family_name}"

@@ -26,6 +26,7 @@ from tests.signaling.conftest import (
     daytime_zone,
     staff_headers,
 )
+from tests.test_input_rules import BROKEN_TEXT
 
 
 def row_of(queue: dict[str, Any], appointment_id: uuid.UUID) -> dict[str, Any]:
@@ -134,7 +135,7 @@ async def test_a_waiting_patient_answers_briefly_and_not_too_often(
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "conflict"
     await check_in(patient_http, v.token)
 
-    for bad in ("", "   ", "x" * 201):
+    for bad in ("", "   ", "x" * 201, *BROKEN_TEXT.values()):
         resp = await patient_http.post(f"{base}/reply", json={"text": bad})
         assert resp.status == 400, bad
         assert "text" in (await resp.json())["error"]["fields"]
