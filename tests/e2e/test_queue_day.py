@@ -404,3 +404,12 @@ async def test_an_admin_sets_the_phone_patients_see(
         )
         await expect(patient.get_by_label("Your date of birth")).to_be_visible()
         await patient.screenshot(path=shot(f"join-{width}.png"), full_page=True)
+    # The admin page itself fits a phone: wide tables scroll inside their cards.
+    phone_admin = await browsers(390)
+    await sign_in(phone_admin, admin, "/admin")
+    await expect(phone_admin.locator("#audit-table tbody tr").first).to_be_visible()
+    overflow = await phone_admin.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    await phone_admin.screenshot(path=shot("admin-390.png"), full_page=True)
