@@ -146,6 +146,7 @@ async def test_the_patients_name_leads_to_the_chart_for_those_who_read_it(
     await expect(theirs.get_by_role("link")).to_have_count(0)
     await expect(theirs).not_to_contain_text("Sore throat")
     await expect(theirs).not_to_contain_text("years")
+    await scheduler_page.screenshot(path=shot("queue-scheduler-1280.png"), full_page=True)
 
 
 async def test_a_rerender_keeps_the_draft_focus_and_caret(
