@@ -5,7 +5,8 @@ import { el } from "./shared/dom.js";
 import { copyText, emailStatusPill, loadMailTrouble, messageLine } from "./scheduler/delivery.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-const state = { patient: null, rescheduling: null };
+// `open`: appointments whose "Link and emails" row is open; it stays open when the day redraws.
+const state = { patient: null, rescheduling: null, open: new Set() };
 const $ = (id) => document.getElementById(id);
 
 function say(message) {
@@ -46,10 +47,17 @@ async function refresh() {
   const day = $("day").value;
   if (!provider || !type || !day) return;
   const q = new URLSearchParams({ appointment_type_id: type, from: day, to: day, tz: viewerZone });
-  const [slots, appointments] = await Promise.all([
-    api("GET", `/api/providers/${provider}/slots?${q}`),
-    api("GET", `/api/appointments?${new URLSearchParams({ provider_id: provider, from: day, to: day, tz: viewerZone })}`),
-  ]);
+  const table = $("day-table");
+  table.setAttribute("aria-busy", "true");
+  let slots, appointments;
+  try {
+    [slots, appointments] = await Promise.all([
+      api("GET", `/api/providers/${provider}/slots?${q}`),
+      api("GET", `/api/appointments?${new URLSearchParams({ provider_id: provider, from: day, to: day, tz: viewerZone })}`),
+    ]);
+  } finally {
+    table.setAttribute("aria-busy", "false");
+  }
   const buttons = slots.slots.map((s) => el("button", {
     type: "button", class: "slot", "data-start": s.start, onclick: () => pickSlot(s),
   }, timeText(s.start)));
@@ -76,12 +84,14 @@ function appointmentRow(a) {
     el("td", {}, el("span", { class: "status" }, status), " ", emailStatusPill(a.email_status)), actions);
   const detail = el("tr", { class: "appointment-detail", id: detailId, hidden: "" },
     el("td", { colspan: "5" }, el("p", { class: "muted" }, "Loading…")));
-  toggle.addEventListener("click", async () => {
-    const open = detail.hidden;
+  const show = async (open) => {
     detail.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
+    if (open) state.open.add(a.id); else state.open.delete(a.id);
     if (open) await fillDetail(a.id, detail.firstChild);
-  });
+  };
+  toggle.addEventListener("click", () => show(detail.hidden));
+  if (state.open.has(a.id)) show(true);
   return [row, detail];
 }
 
