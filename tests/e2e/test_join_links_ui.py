@@ -218,6 +218,7 @@ async def test_book_read_the_email_in_the_dev_mailbox_and_open_the_link(dev_serv
             await page.screenshot(path=f"{SHOTS}-mailbox-1280.png", full_page=True)
             await page.set_viewport_size({"width": 390, "height": 844})
             await page.screenshot(path=f"{SHOTS}-mailbox-390.png", full_page=True)
+            assert await page.evaluate("document.querySelector('.mail-body').scrollWidth") <= 390
 
             patient = await browser.new_context(timezone_id="UTC", locale="en-GB")
             patient_page = await patient.new_page()

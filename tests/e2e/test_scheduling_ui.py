@@ -101,7 +101,7 @@ async def test_scheduler_books_reschedules_and_cancels_in_the_browser(scheduling
             await expect(page.locator("#sched-message")).to_contain_text("Booked Maria Lopez")
             await expect(page.locator("#sched-error")).to_have_text("")
             await expect(page.locator("button.slot")).to_have_count(5)
-            row = page.locator("#day-table tbody tr")
+            row = page.locator("#day-table tbody tr[data-appointment]")
             await expect(row).to_have_count(1)
             await expect(row.locator(".status")).to_have_text("booked")
             [confirmation] = await wait_for_mail(inbox, "maria.e2e@mail.example", 1)
