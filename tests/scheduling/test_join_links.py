@@ -8,16 +8,19 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from sqlmodel import col, select
 
 from app.core.models import AuditEvent, Clinic, Patient, Role
 from app.web.access_log import loggable_path
-from scheduling import outbox
+from scheduling import links, outbox
 from scheduling.links import join_url
 from scheduling.models import Appointment, OutboxMessage
 from tests.conftest import bearer_login
 from tests.scheduling.conftest import at, book_body, next_weekday
+from tests.support.servers import app_server
+from tests.support.waiting import wait_for
 
 RIGHT = {"birth_date": "1980-05-17"}
 WRONG = {"birth_date": "1999-01-01"}
@@ -253,3 +256,28 @@ async def test_emails_name_the_clinic_come_from_the_sender_and_carry_a_short_lin
     assert len(links[0]) < 80 and "." not in code
     assert loggable_path(f"/j/{code}") == "/j/***"
     assert loggable_path(f"/j/{code}/anything") == "/j/***/anything"
+
+
+async def test_a_real_servers_log_never_shows_a_short_link(process_env, sched, db, settings):
+    """The access log of `python -m app serve` masks the short link's code like a long token."""
+    cal = await sched.calendar()
+    appointment = await _soon(db, cal)
+    async with db.session() as session:
+        current = await session.get(Appointment, appointment.id)
+        assert current is not None
+        code = _code(await links.current_link(session, settings, current))
+        await session.commit()
+    env = process_env | {"OPENCONSULT_LOG_LEVEL": "INFO", "OPENCONSULT_BACKGROUND_TASKS": "false"}
+    with app_server(env) as server:
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"{server.url}/j/{code}")).status == 200
+            bad = await http.post(f"{server.url}/api/join/{code}/identity", json=WRONG)
+            assert bad.status == 400
+            assert (await http.get(f"{server.url}/static/end-of-short-link-test")).status == 404
+        await wait_for(
+            lambda: "end-of-short-link-test" in server.log.read_text(), 10, "the last log line"
+        )
+        log = server.log.read_text()
+    assert "/j/*** " in log or '/j/***"' in log
+    assert "/api/join/***/identity" in log
+    assert code not in log
