@@ -50,12 +50,10 @@ def local_text(moment: datetime, zone_name: str) -> str:
 
 def _signature(clinic: Clinic) -> str:
     """The clinic's name and, when it has one, the number to call: the patient knows who writes."""
-    call = (
-        f"Questions, or trouble joining? Call {clinic.name} on {clinic.phone}.\n"
-        if (clinic.phone)
-        else ""
-    )
-    return f"\n{call}\n{clinic.name}\n"
+    if clinic.phone:
+        call = f"Questions, or trouble joining? Call {clinic.name} on {clinic.phone}."
+        return f"\n{call}\n\n{clinic.name}\n"
+    return f"\n{clinic.name}\n"
 
 
 async def _clinic(session: AsyncSession, view: AppointmentView) -> Clinic:
@@ -118,16 +116,14 @@ async def queue_confirmation(
     link = await current_link(session, settings, appointment)
     greeting = f"Dear {patient.given_name},\n\n"
     when = local_text(appointment.start_at, patient.timezone)
+    details = _details(settings, view, clinic, link) + _signature(clinic)
     outbox.enqueue(
         session,
         appointment_id=appointment.id,
         kind=reason.value,
         to_addr=patient.email,
         subject=f"{_SUBJECTS[reason]}: {when} · {clinic.name}",
-        body=greeting
-        + _LEADS[reason]
-        + _details(settings, view, clinic, link)
-        + _signature(clinic),
+        body=greeting + _LEADS[reason] + details,
         ics=_invite(settings, view, clinic, link),
     )
     for minutes in sorted(settings.reminder_offsets_minutes, reverse=True):
@@ -140,10 +136,7 @@ async def queue_confirmation(
             kind=REMINDER,
             to_addr=patient.email,
             subject=f"Reminder: video visit {when} · {clinic.name}",
-            body=greeting
-            + "A reminder of your upcoming visit.\n\n"
-            + _details(settings, view, clinic, link)
-            + _signature(clinic),
+            body=greeting + "A reminder of your upcoming visit.\n\n" + details,
             send_after=send_at,
         )
     return True
