@@ -1,4 +1,4 @@
-"""HTTP handlers for appointments: book, list, read, reschedule, cancel, no-show."""
+"""HTTP handlers for appointments: book, list, read, reschedule, cancel, no-show, resend link."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.web.api import model_response, path_uuid
-from app.web.audited import run_audited
+from app.web.audited import Recorded, run_audited
 from app.web.identity import Actor, authorize, staff_actor
-from app.web.keys import SETTINGS
+from app.web.keys import DATABASE, SETTINGS
 from scheduling import lifecycle, service
-from scheduling.links import join_url
+from scheduling.handover import Handover, handovers
 from scheduling.models import AppointmentView
 from scheduling.routes import ANY_STAFF, MANAGERS
 from scheduling.schemas import AppointmentQuery, BookIn, CancelIn, RescheduleIn
-from scheduling.views import appointment_public, booked_public, parse, read_body, record_patients
+from scheduling.views import (
+    appointment_detail,
+    appointment_public,
+    booked_public,
+    parse,
+    read_body,
+    record_patients,
+)
 
 routes = web.RouteTableDef()
 
@@ -37,7 +44,23 @@ async def book(request: web.Request) -> web.Response:
         audit_failures=False,
     )
     await record_patients(request, actor, "appointment.book", [view.patient])
-    return model_response(booked_public(view, join_url(settings, view.appointment)), status=201)
+    return model_response(booked_public(view, await handover_of(request, view)), status=201)
+
+
+async def handover_of(
+    request: web.Request, view: AppointmentView, *, with_messages: bool = False
+) -> Handover:
+    """The join link, warnings and emails of one appointment the caller was allowed to read."""
+    return (await handovers_of(request, [view], with_messages=with_messages))[view.appointment.id]
+
+
+async def handovers_of(
+    request: web.Request, views: list[AppointmentView], *, with_messages: bool = False
+) -> dict[uuid.UUID, Handover]:
+    async with request.app[DATABASE].session() as session:
+        result = await handovers(session, request.app[SETTINGS], views, with_messages=with_messages)
+        await session.commit()  # short links made for appointments that had none yet
+    return result
 
 
 @routes.get("/api/appointments")
@@ -60,7 +83,10 @@ async def list_appointments(request: web.Request) -> web.Response:
         audit_failures=False,
     )
     await record_patients(request, actor, "appointment.list", [v.patient for v in views])
-    return model_response([appointment_public(v, query.tz) for v in views])
+    handed = await handovers_of(request, views)
+    return model_response(
+        [appointment_public(v, query.tz, handed[v.appointment.id]) for v in views]
+    )
 
 
 AppointmentWork = Callable[[AsyncSession, Actor, uuid.UUID], Awaitable[AppointmentView]]
@@ -88,7 +114,9 @@ async def on_appointment(
 async def get_appointment(request: web.Request) -> web.Response:
     actor = staff_actor(request, await authorize(request, *ANY_STAFF))
     view = await on_appointment(request, actor, "appointment.read", service.appointment_for)
-    return model_response(appointment_public(view))
+    return model_response(
+        appointment_detail(view, await handover_of(request, view, with_messages=True))
+    )
 
 
 @routes.post("/api/appointments/{appointment_id}/reschedule")
@@ -102,7 +130,28 @@ async def reschedule(request: web.Request) -> web.Response:
         "appointment.reschedule",
         partial(service.reschedule, settings=settings, start=body.start),
     )
-    return model_response(booked_public(view, join_url(settings, view.appointment)))
+    return model_response(booked_public(view, await handover_of(request, view)))
+
+
+@routes.post("/api/appointments/{appointment_id}/resend-link")
+async def resend_link(request: web.Request) -> web.Response:
+    """A new join link, emailed when the patient has an address; the old link stops working.
+
+    Admins and schedulers of the clinic, and the appointment's own provider.
+    """
+    actor = staff_actor(request, await authorize(request, *ANY_STAFF))
+    settings = request.app[SETTINGS]
+    appointment_id = path_uuid(request, "appointment_id")
+    view = await run_audited(
+        request,
+        actor,
+        lambda session: service.resend_link(session, actor, appointment_id, settings=settings),
+        action="appointment.resend_link",
+        object_type="appointment",
+        object_id=appointment_id,
+        recorded=lambda view: Recorded(patient_id=view.patient.id),
+    )
+    return model_response(booked_public(view, await handover_of(request, view)))
 
 
 @routes.post("/api/appointments/{appointment_id}/cancel")

@@ -1,7 +1,10 @@
-"""What the patient receives: confirmation with join link and invite, reminders, cancellation."""
+"""What the patient receives: confirmation with join link and invite, reminders, a resent link,
+cancellation. Every email names the clinic (and its phone number when it has one) and carries the
+short join link (`/j/<code>`)."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -9,12 +12,34 @@ from email.utils import parseaddr
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
+from app.core.models import Clinic
 from scheduling import ics, outbox
-from scheduling.links import join_url, opens_at
+from scheduling.links import current_link, opens_at
 from scheduling.models import AppointmentView
 from scheduling.schemas import zone_named
 
 REMINDER = "reminder"
+
+
+class Reason(enum.StrEnum):
+    """Why a confirmation goes out: the message kind in the outbox."""
+
+    BOOKED = "confirmation"
+    RESCHEDULED = "rescheduled"
+    LINK_RESENT = "link_resent"
+
+
+_SUBJECTS = {
+    Reason.BOOKED: "Your appointment is booked",
+    Reason.RESCHEDULED: "Your appointment was moved",
+    Reason.LINK_RESENT: "Your new link for your video visit",
+}
+_LEADS = {
+    Reason.BOOKED: "",
+    Reason.RESCHEDULED: "Your appointment has a new time; the earlier link no longer works.\n\n",
+    Reason.LINK_RESENT: "Here is a new personal link for your visit; the earlier link no longer "
+    "works.\n\n",
+}
 
 
 def local_text(moment: datetime, zone_name: str) -> str:
@@ -23,7 +48,28 @@ def local_text(moment: datetime, zone_name: str) -> str:
     return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone_name}, {local.tzname()})"
 
 
-def _invite(settings: Settings, view: AppointmentView, *, cancel: bool = False) -> str:
+def _signature(clinic: Clinic) -> str:
+    """The clinic's name and, when it has one, the number to call: the patient knows who writes."""
+    if clinic.phone:
+        call = f"Questions, or trouble joining? Call {clinic.name} on {clinic.phone}."
+        return f"\n{call}\n\n{clinic.name}\n"
+    return f"\n{clinic.name}\n"
+
+
+async def _clinic(session: AsyncSession, view: AppointmentView) -> Clinic:
+    clinic = await session.get(Clinic, view.appointment.clinic_id)
+    assert clinic is not None
+    return clinic
+
+
+def _invite(
+    settings: Settings,
+    view: AppointmentView,
+    clinic: Clinic,
+    link: str | None,
+    *,
+    cancel: bool = False,
+) -> str:
     appointment = view.appointment
     return ics.invite(
         appointment_id=appointment.id,
@@ -31,49 +77,54 @@ def _invite(settings: Settings, view: AppointmentView, *, cancel: bool = False) 
         start=appointment.start_at,
         end=appointment.end_at,
         zone=zone_named(view.timezone),
-        summary=f"Video visit with {view.provider.full_name}",
-        description=("Cancelled." if cancel else f"Join here: {join_url(settings, appointment)}"),
+        summary=f"Video visit with {view.provider.full_name} ({clinic.name})",
+        description=("Cancelled." if cancel or link is None else f"Join here: {link}"),
         organizer_email=parseaddr(settings.mail_from)[1] or "no-reply@openconsult.invalid",
         attendee_email=view.patient.email or "",
         cancel=cancel,
     )
 
 
-def _details(settings: Settings, view: AppointmentView) -> str:
+def _details(settings: Settings, view: AppointmentView, clinic: Clinic, link: str) -> str:
     appointment = view.appointment
     zone = view.patient.timezone
     return (
-        f"Your video visit with {view.provider.full_name} ({view.kind.name}) is on\n"
-        f"{local_text(appointment.start_at, zone)}.\n\n"
-        f"Join with this personal link (do not share it):\n{join_url(settings, appointment)}\n\n"
+        f"Your video visit at {clinic.name} with {view.provider.full_name} ({view.kind.name}) "
+        f"is on\n{local_text(appointment.start_at, zone)}.\n\n"
+        f"Join with this personal link (do not share it):\n{link}\n\n"
         f"The link opens at {local_text(opens_at(settings, appointment), zone)}.\n"
     )
 
 
-def queue_confirmation(
+async def queue_confirmation(
     session: AsyncSession,
     settings: Settings,
     view: AppointmentView,
     *,
     now: datetime,
-    rescheduled: bool = False,
-) -> None:
-    """Confirmation now, reminders at the configured offsets before the start."""
+    reason: Reason = Reason.BOOKED,
+) -> bool:
+    """Confirmation now, reminders at the configured offsets before the start.
+
+    False when the patient has no email address: nothing is queued, staff pass the link on.
+    """
     patient = view.patient
     if not patient.email:
-        return
+        return False
     appointment = view.appointment
+    clinic = await _clinic(session, view)
+    link = await current_link(session, settings, appointment)
     greeting = f"Dear {patient.given_name},\n\n"
-    subject = "Your appointment was moved" if rescheduled else "Your appointment is booked"
-    lead = "Your appointment has a new time; the earlier link no longer works.\n\n"
+    when = local_text(appointment.start_at, patient.timezone)
+    details = _details(settings, view, clinic, link) + _signature(clinic)
     outbox.enqueue(
         session,
         appointment_id=appointment.id,
-        kind="rescheduled" if rescheduled else "confirmation",
+        kind=reason.value,
         to_addr=patient.email,
-        subject=f"{subject}: {local_text(appointment.start_at, patient.timezone)}",
-        body=greeting + (lead if rescheduled else "") + _details(settings, view),
-        ics=_invite(settings, view),
+        subject=f"{_SUBJECTS[reason]}: {when} · {clinic.name}",
+        body=greeting + _LEADS[reason] + details,
+        ics=_invite(settings, view, clinic, link),
     )
     for minutes in sorted(settings.reminder_offsets_minutes, reverse=True):
         send_at = appointment.start_at - timedelta(minutes=minutes)
@@ -84,30 +135,36 @@ def queue_confirmation(
             appointment_id=appointment.id,
             kind=REMINDER,
             to_addr=patient.email,
-            subject=f"Reminder: video visit {local_text(appointment.start_at, patient.timezone)}",
-            body=greeting + "A reminder of your upcoming visit.\n\n" + _details(settings, view),
+            subject=f"Reminder: video visit {when} · {clinic.name}",
+            body=greeting + "A reminder of your upcoming visit.\n\n" + details,
             send_after=send_at,
         )
+    return True
 
 
-def queue_cancellation(session: AsyncSession, settings: Settings, view: AppointmentView) -> None:
+async def queue_cancellation(
+    session: AsyncSession, settings: Settings, view: AppointmentView
+) -> None:
     patient = view.patient
     if not patient.email:
         return
     appointment = view.appointment
+    clinic = await _clinic(session, view)
     when = local_text(appointment.start_at, patient.timezone)
     outbox.enqueue(
         session,
         appointment_id=appointment.id,
         kind="cancellation",
         to_addr=patient.email,
-        subject=f"Cancelled: your appointment {when}",
+        subject=f"Cancelled: your appointment {when} · {clinic.name}",
         body=(
-            f"Dear {patient.given_name},\n\nYour video visit with {view.provider.full_name} "
-            f"on {when} is cancelled.\nReason: {appointment.cancel_reason or 'not given'}\n\n"
+            f"Dear {patient.given_name},\n\nYour video visit at {clinic.name} with "
+            f"{view.provider.full_name} on {when} is cancelled.\n"
+            f"Reason: {appointment.cancel_reason or 'not given'}\n\n"
             "The join link no longer works. Please contact the clinic to book a new time.\n"
+            + _signature(clinic)
         ),
-        ics=_invite(settings, view, cancel=True),
+        ics=_invite(settings, view, clinic, None, cancel=True),
     )
 
 

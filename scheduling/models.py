@@ -158,7 +158,25 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
+    # "smtp", or "dev_mailbox" when no SMTP server is configured outside production.
+    delivered_via: str | None = Field(default=None, max_length=20)
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class JoinLink(SQLModel, table=True):
+    """The short link (`/j/<code>`) of one version of an appointment's join link.
+
+    The code is random (not derived from the appointment) and names one version: a reschedule,
+    cancel or resend bumps the version, so the older code answers like an older long link.
+    """
+
+    __tablename__ = "join_link"
+    __table_args__ = (sa.UniqueConstraint("appointment_id", "version"),)
+
+    code: str = Field(primary_key=True, max_length=64)
+    appointment_id: uuid.UUID = Field(foreign_key="appointment.id", index=True)
+    version: int
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 

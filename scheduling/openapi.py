@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.web.openapi import Spec, operation, path_param, ref, schemas_of
 from scheduling.schemas import (
+    AppointmentDetail,
     AppointmentPublic,
     AppointmentTypeIn,
     AppointmentTypePublic,
@@ -12,12 +13,16 @@ from scheduling.schemas import (
     CancelIn,
     ExceptionIn,
     ExceptionPublic,
+    MessagePublic,
     PatientCreate,
     PatientPublic,
     RescheduleIn,
     ScheduleIn,
     SchedulePublic,
     SlotsPublic,
+    TroublePublic,
+    TroublesPublic,
+    WarningPublic,
 )
 
 PROVIDER = path_param("provider_id", "A provider of the caller's clinic")
@@ -166,9 +171,10 @@ PATHS: Spec = {
     },
     "/api/appointments/{appointment_id}": {
         "get": operation(
-            "One appointment (providers: own); audited",
+            "One appointment with the patient's join link, warnings and every email's delivery "
+            "(providers: own); audited",
             tag="appointments",
-            ok=ref("AppointmentPublic"),
+            ok=ref("AppointmentDetail"),
             errors=(401, 403, 404),
             params=[APPOINTMENT],
         )
@@ -202,6 +208,35 @@ PATHS: Spec = {
             params=[APPOINTMENT],
         )
     },
+    "/api/appointments/{appointment_id}/resend-link": {
+        "post": operation(
+            "Issue a new join link (the old one, long or short, stops working) and email it when "
+            "the patient has an address (admin, scheduler; providers: own); audited",
+            tag="appointments",
+            ok=ref("BookedPublic"),
+            errors=(401, 403, 404, 409),
+            params=[APPOINTMENT],
+        )
+    },
+    "/api/messages/undelivered": {
+        "get": operation(
+            "The clinic's emails that failed or are being retried (admin, scheduler); audited",
+            tag="messages",
+            ok=ref("TroublesPublic"),
+            errors=(401, 403),
+        )
+    },
+    "/api/messages/{message_id}/retry": {
+        "post": operation(
+            "Send a failed email again now, with a fresh count of attempts (admin); audited",
+            tag="messages",
+            ok=ref("MessagePublic"),
+            errors=(401, 403, 404, 409),
+            params=[
+                path_param("message_id", "An email about an appointment of the caller's clinic")
+            ],
+        )
+    },
 }
 
 SCHEMAS = schemas_of(
@@ -217,6 +252,11 @@ SCHEMAS = schemas_of(
     BookIn,
     BookedPublic,
     AppointmentPublic,
+    AppointmentDetail,
+    WarningPublic,
+    MessagePublic,
+    TroublePublic,
+    TroublesPublic,
     RescheduleIn,
     CancelIn,
 )

@@ -1,6 +1,10 @@
 """The email outbox: messages are rows written in the booking's own transaction, and a sender
 loop delivers them over SMTP with retries and back-off.
 
+With no SMTP server configured outside production, a message is "delivered" to the development
+mailbox instead: marked sent with `delivered_via = "dev_mailbox"`, readable at /dev/mailbox.
+In production without a server it fails with that reason, which staff see on the appointment.
+
 A row is claimed (status stays pending, `claimed_until` set) by a conditional UPDATE, so two
 senders never hold one message; it is marked sent right after the SMTP server accepts it. Each
 message carries a Message-ID derived from its row, so a resend after a crash between those two
@@ -29,6 +33,9 @@ from scheduling.models import Appointment, OutboxMessage, OutboxStatus
 log = logging.getLogger(__name__)
 CLAIM_SECONDS = 120
 SYSTEM = audit.Actor(id="system", role="system", clinic_id=None, client_addr=None)
+VIA_SMTP = "smtp"
+VIA_DEV_MAILBOX = "dev_mailbox"
+NO_SMTP_SERVER = "No SMTP server is configured (set OPENCONSULT_SMTP_HOST)."
 
 
 def enqueue(
@@ -135,7 +142,11 @@ async def _claim(db: Database, now: datetime, limit: int) -> list[OutboxMessage]
 
 
 async def _finish(
-    db: Database, settings: Settings, message: OutboxMessage, error: str | None
+    db: Database,
+    settings: Settings,
+    message: OutboxMessage,
+    error: str | None,
+    via: str = VIA_SMTP,
 ) -> None:
     async with db.session() as session:
         row = await session.get(OutboxMessage, message.id)
@@ -145,6 +156,7 @@ async def _finish(
             row.status = OutboxStatus.SENT
             row.sent_at = utcnow()
             row.last_error = None
+            row.delivered_via = via
         else:
             row.last_error = error[:500]
             if row.attempts >= settings.outbox_max_attempts:
@@ -177,27 +189,45 @@ async def _audit_sent(db: Database, message: OutboxMessage) -> None:
     )
 
 
+async def _deliver(settings: Settings, message: OutboxMessage) -> str:
+    """Hand the message on; returns how it went out, raises when it did not."""
+    if settings.dev_mailbox:
+        return VIA_DEV_MAILBOX
+    if settings.smtp_host is None:
+        raise NoServer(NO_SMTP_SERVER)
+    await aiosmtplib.send(
+        build_email(settings, message),
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=(settings.smtp_password.get_secret_value() if settings.smtp_password else None),
+        start_tls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    return VIA_SMTP
+
+
+class NoServer(Exception):
+    """Production without OPENCONSULT_SMTP_HOST: nothing can be sent."""
+
+
 async def send_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
-    """Deliver every due message once; returns how many were accepted by the SMTP server."""
+    """Deliver every due message once; returns how many went out (to SMTP or the dev mailbox)."""
     sent = 0
     for message in await _claim(db, utcnow(), limit):
         try:
-            await aiosmtplib.send(
-                build_email(settings, message),
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=(
-                    settings.smtp_password.get_secret_value() if settings.smtp_password else None
-                ),
-                start_tls=settings.smtp_starttls,
-                timeout=settings.smtp_timeout_seconds,
-            )
+            via = await _deliver(settings, message)
+        except NoServer as exc:
+            log.warning("outbox: sending %s failed: no SMTP server configured", message.id)
+            await _finish(db, settings, message, str(exc))
+            continue
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             log.warning("outbox: sending %s failed: %s", message.id, type(exc).__name__)
             await _finish(db, settings, message, f"{type(exc).__name__}: {exc}")
             continue
-        await _finish(db, settings, message, None)
+        if via == VIA_DEV_MAILBOX:
+            log.info("outbox: %s kept in the development mailbox (/dev/mailbox)", message.id)
+        await _finish(db, settings, message, None, via)
         await _audit_sent(db, message)
         sent += 1
     return sent

@@ -215,6 +215,32 @@ class AppointmentQuery(Strict):
         return self
 
 
+class WarningPublic(BaseModel):
+    """Something staff should act on (e.g. `no_email`: pass the join link on yourself)."""
+
+    code: str
+    message: str
+
+
+class MessagePublic(BaseModel):
+    """One email about an appointment and how its delivery went.
+
+    status: queued (waiting, or due later), retrying (the last attempt failed; `last_error` says
+    why), sent, failed (gave up; `last_error` says why; an admin may retry), withdrawn.
+    """
+
+    id: uuid.UUID
+    kind: str
+    to: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    send_after: datetime
+    sent_at: datetime | None
+    delivered_via: str | None
+
+
 class AppointmentPublic(BaseModel):
     id: uuid.UUID
     provider_id: uuid.UUID
@@ -229,7 +255,35 @@ class AppointmentPublic(BaseModel):
     local_start: str
     status: AppointmentStatus
     cancel_reason: str | None
+    # The patient's current (short) join link; None once it cannot be used (cancelled, no-show).
+    join_url: str | None = None
+    # The latest due email's delivery status (see MessagePublic), None when none was sent.
+    email_status: str | None = None
+    warnings: list[WarningPublic] = []
+
+
+class AppointmentDetail(AppointmentPublic):
+    """One appointment as staff read it: with every email and its delivery."""
+
+    messages: list[MessagePublic]
 
 
 class BookedPublic(AppointmentPublic):
     join_url: str
+    emailed: bool
+
+
+class TroublePublic(MessagePublic):
+    """A failed (or retrying) message of the clinic, with the appointment it is about."""
+
+    appointment_id: uuid.UUID
+    patient_name: str
+    appointment_start: datetime
+
+
+class TroublesPublic(BaseModel):
+    failed: int
+    retrying: int
+    messages: list[TroublePublic]
+    # True when no SMTP server is configured: emails are kept at /dev/mailbox.
+    dev_mailbox: bool

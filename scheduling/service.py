@@ -18,7 +18,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.events import AppointmentChanged, raise_event
 from app.core.models import Patient, Role, User, utcnow
 from app.web.identity import Actor
-from scheduling import availability, mail
+from scheduling import availability, links, mail
 from scheduling.access import clinic_of, own_calendar
 from scheduling.models import (
     OVERLAP_CONSTRAINT,
@@ -124,7 +124,8 @@ async def book(
     session.add(appointment)
     await _flush_or_conflict(session, provider.id)
     view = AppointmentView(appointment, patient, provider, kind, schedule.timezone)
-    mail.queue_confirmation(session, settings, view, now=now)
+    await links.link_code(session, appointment)
+    await mail.queue_confirmation(session, settings, view, now=now)
     raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view
@@ -199,8 +200,9 @@ async def reschedule(
     appointment.updated_at = now
     session.add(appointment)
     await _flush_or_conflict(session, appointment.provider_id)
+    await links.link_code(session, appointment)
     await mail.withdraw_reminders(session, appointment.id)
-    mail.queue_confirmation(session, settings, view, now=now, rescheduled=True)
+    await mail.queue_confirmation(session, settings, view, now=now, reason=mail.Reason.RESCHEDULED)
     raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view
@@ -229,7 +231,35 @@ async def cancel(
     appointment.updated_at = now
     session.add(appointment)
     await mail.withdraw_reminders(session, appointment.id)
-    mail.queue_cancellation(session, settings, view)
+    await mail.queue_cancellation(session, settings, view)
+    raise_event(session, AppointmentChanged(appointment.id))
+    await session.commit()
+    return view
+
+
+# Statuses whose patient may still use a join link to come in.
+LINK_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN)
+
+
+async def resend_link(
+    session: AsyncSession, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings
+) -> AppointmentView:
+    """Issue a new join link (the old one, long or short, stops working) and email it.
+
+    Like a reschedule, the new version starts with a fresh count of identity attempts. The
+    reminders queued with the old link are replaced by ones carrying the new link.
+    """
+    now = utcnow()
+    view = await appointment_for(session, actor, appointment_id)
+    appointment = view.appointment
+    require_open(appointment, "given a new link", LINK_STATUSES)
+    appointment.version += 1
+    appointment.updated_at = now
+    session.add(appointment)
+    await session.flush()
+    await links.link_code(session, appointment)
+    await mail.withdraw_reminders(session, appointment.id)
+    await mail.queue_confirmation(session, settings, view, now=now, reason=mail.Reason.LINK_RESENT)
     raise_event(session, AppointmentChanged(appointment.id))
     await session.commit()
     return view

@@ -17,8 +17,15 @@ from app.core.models import Patient
 from app.web.api import parse_model, read_json
 from app.web.audited import record
 from app.web.identity import Actor
+from scheduling.handover import Handover
 from scheduling.models import AppointmentView
-from scheduling.schemas import AppointmentPublic, BookedPublic, SlotPublic, zone_named
+from scheduling.schemas import (
+    AppointmentDetail,
+    AppointmentPublic,
+    BookedPublic,
+    SlotPublic,
+    zone_named,
+)
 from scheduling.slots import Span
 
 M = TypeVar("M", bound=BaseModel)
@@ -112,9 +119,12 @@ def slots_json(
     )
 
 
-def appointment_public(view: AppointmentView, zone_name: str | None = None) -> AppointmentPublic:
+def appointment_public(
+    view: AppointmentView, zone_name: str | None = None, handover: Handover | None = None
+) -> AppointmentPublic:
     appointment = view.appointment
     zone = zone_name or view.timezone
+    handover = handover or Handover()
     return AppointmentPublic(
         id=appointment.id,
         provider_id=appointment.provider_id,
@@ -129,8 +139,20 @@ def appointment_public(view: AppointmentView, zone_name: str | None = None) -> A
         local_start=local_iso(appointment.start_at, zone),
         status=appointment.status,
         cancel_reason=appointment.cancel_reason,
+        join_url=handover.join_url,
+        email_status=handover.email_status,
+        warnings=handover.warnings,
     )
 
 
-def booked_public(view: AppointmentView, join_url: str) -> BookedPublic:
-    return BookedPublic(**appointment_public(view).model_dump(), join_url=join_url)
+def appointment_detail(view: AppointmentView, handover: Handover) -> AppointmentDetail:
+    return AppointmentDetail(
+        **appointment_public(view, None, handover).model_dump(), messages=handover.messages
+    )
+
+
+def booked_public(view: AppointmentView, handover: Handover) -> BookedPublic:
+    """A booking (or a new link): the link to hand on, and whether an email carries it."""
+    assert handover.join_url is not None
+    public = appointment_public(view, None, handover).model_dump()
+    return BookedPublic(**public, emailed=bool(view.patient.email))

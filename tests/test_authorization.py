@@ -64,7 +64,7 @@ MATRIX = [
     (
         "GET",
         "/scheduler",
-        {"anonymous": 303, Role.ADMIN: 403, Role.SCHEDULER: 200, Role.PROVIDER: 403},
+        {"anonymous": 303, Role.ADMIN: 200, Role.SCHEDULER: 200, Role.PROVIDER: 403},
     ),
     (
         "GET",

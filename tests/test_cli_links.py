@@ -38,10 +38,10 @@ async def test_serve_on_another_port_sends_links_to_that_port(
             )
             assert booked.status == 201, await booked.text()
             link = (await booked.json())["join_url"]
-    assert link.startswith(f"{server.url}/join/"), link
+    assert link.startswith(f"{server.url}/j/"), link
     async with db.session() as session:
         emails = (await session.exec(select(OutboxMessage))).all()
-    assert emails and all(f"{server.url}/join/" in m.body_text for m in emails)
+    assert emails and all(f"{server.url}/j/" in m.body_text for m in emails)
 
 
 def test_a_public_url_wins_over_the_port_served(settings_factory):

@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     )
     noshow_after_minutes: int = Field(default=30, ge=1, le=24 * 60)
     noshow_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
-    # Email: the outbox sender delivers through this SMTP server
-    smtp_host: str = "127.0.0.1"
+    # Email: the outbox sender delivers through this SMTP server. None: no server; outside
+    # production the emails are kept in the development mailbox (/dev/mailbox) instead.
+    smtp_host: str | None = Field(default=None, max_length=253)
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
@@ -67,6 +68,15 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=86400)
     background_tasks: bool = True
+
+    @field_validator("smtp_host", mode="before")
+    @classmethod
+    def _blank_host_is_none(cls, value: object) -> object:
+        """`OPENCONSULT_SMTP_HOST=` (empty) means no SMTP server, like leaving it unset."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     cookie_secure: bool | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -193,6 +203,11 @@ class Settings(BaseSettings):
         """These settings for a server bound to host:port (`serve --port`): links sent by email
         follow the address served, unless OPENCONSULT_PUBLIC_URL names another."""
         return self.model_copy(update={"host": host, "port": port})
+
+    @property
+    def dev_mailbox(self) -> bool:
+        """Emails are kept for reading at /dev/mailbox: no SMTP server, and not production."""
+        return self.smtp_host is None and self.env != "production"
 
     @property
     def secure_cookies(self) -> bool:

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-# Path segments after these prefixes are bearer secrets (patient join and guest links, and the
-# API under them); this also covers paths that match no route.
-_SECRET_SEGMENT = re.compile(r"^(/(?:api/)?(?:join|guest|summary)/)[^/]+")
+# Path segments after these prefixes are bearer secrets (patient join links, long and short
+# `/j/<code>`, guest links, and the API under them); this also covers paths that match no route.
+_SECRET_SEGMENT = re.compile(r"^(/(?:api/)?(?:join|j|guest|summary)/)[^/]+")
 MASK = "***"
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from app.core.models import Clinic, User, utcnow
 from app.web.keys import DATABASE, SETTINGS
 from scheduling import availability
-from scheduling.links import LinkState, closes_at, link_state, opens_at, read_join_token
+from scheduling.links import LinkState, closes_at, link_state, opens_at, read_join_link
 from scheduling.mail import local_text
 from scheduling.models import Appointment
 from signaling.models import CheckIn
@@ -32,15 +32,16 @@ _SHOWN = (LinkState.OPEN, LinkState.TOO_EARLY, LinkState.VISIT_ENDED)
 
 
 @routes.get("/join/{token}")
+@routes.get("/j/{token}")
 async def join_page(request: web.Request) -> web.StreamResponse:
-    """What a patient sees behind their link; never any patient data."""
+    """What a patient sees behind their link (long, or short `/j/<code>`); no patient data."""
     settings = request.app[SETTINGS]
-    claim = read_join_token(settings, request.match_info["token"])
     appointment = provider = clinic = None
     locked = False
     zone = "UTC"
-    if claim is not None:
-        async with request.app[DATABASE].session() as session:
+    async with request.app[DATABASE].session() as session:
+        claim = await read_join_link(session, settings, request.match_info["token"])
+        if claim is not None:
             appointment = await session.get(Appointment, claim.appointment_id)
             if appointment is not None:
                 provider = await session.get(User, appointment.provider_id)

@@ -17,7 +17,7 @@ from app.core.events import AppointmentChanged, raise_event
 from app.core.models import Clinic, Patient, User, utcnow
 from app.web.identity import Actor, PatientClaims
 from scheduling import lifecycle
-from scheduling.links import LinkState, link_state, read_join_token
+from scheduling.links import LinkState, link_state, read_join_link
 from scheduling.models import Appointment, AppointmentView
 from scheduling.service import appointment_for
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord, WaitingMessage
@@ -146,7 +146,7 @@ async def resolve_link(
     With `after_visit`, a link whose visit has ended (still inside its window) resolves too:
     the patient may confirm their identity again and read the visit summary, nothing else.
     """
-    claim = read_join_token(settings, token)
+    claim = await read_join_link(session, settings, token)
     appointment = await session.get(Appointment, claim.appointment_id) if claim else None
     state = link_state(settings, appointment, claim, now or utcnow())
     if state is LinkState.INVALID or appointment is None:

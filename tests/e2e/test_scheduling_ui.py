@@ -32,7 +32,11 @@ async def scheduling_server(settings_factory) -> AsyncIterator[tuple[str, web.Ap
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = settings_factory(
-        smtp_port=smtp_port, public_url=base, background_tasks=True, outbox_poll_seconds=0.2
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        public_url=base,
+        background_tasks=True,
+        outbox_poll_seconds=0.2,
     )
     app = create_app(settings)
     runner = web.AppRunner(app)
@@ -97,7 +101,7 @@ async def test_scheduler_books_reschedules_and_cancels_in_the_browser(scheduling
             await expect(page.locator("#sched-message")).to_contain_text("Booked Maria Lopez")
             await expect(page.locator("#sched-error")).to_have_text("")
             await expect(page.locator("button.slot")).to_have_count(5)
-            row = page.locator("#day-table tbody tr")
+            row = page.locator("#day-table tbody tr[data-appointment]")
             await expect(row).to_have_count(1)
             await expect(row.locator(".status")).to_have_text("booked")
             [confirmation] = await wait_for_mail(inbox, "maria.e2e@mail.example", 1)
@@ -105,7 +109,7 @@ async def test_scheduler_books_reschedules_and_cancels_in_the_browser(scheduling
             first_link = next(
                 line
                 for line in confirmation.get_body(("plain",)).get_content().splitlines()
-                if "/join/" in line
+                if "/j/" in line
             )
 
             await page.get_by_role("button", name="Reschedule Maria Lopez").click()

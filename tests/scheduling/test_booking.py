@@ -36,7 +36,7 @@ async def test_book_then_the_slot_is_gone_and_a_second_booking_is_409(client, sc
     assert resp.status == 201, await resp.text()
     booked = await resp.json()
     assert booked["status"] == "booked"
-    assert booked["join_url"].startswith("http://") and "/join/" in booked["join_url"]
+    assert booked["join_url"].startswith("http://") and "/j/" in booked["join_url"]
     after = await (await client.get(slots_url, headers=headers)).json()
     assert len(after["slots"]) == 5
     assert start.isoformat().replace("+00:00", "Z") not in [s["start"] for s in after["slots"]]

@@ -42,7 +42,7 @@ async def test_confirmation_reschedule_cancel_emails_update_one_calendar_event(
     client, sched, db, smtp, settings_factory
 ):
     inbox, port = smtp
-    settings = settings_factory(smtp_port=port, background_tasks=False)
+    settings = settings_factory(smtp_host="127.0.0.1", smtp_port=port, background_tasks=False)
     cal = await sched.calendar(patient_email="maria@mail.example")
     headers = await bearer_login(client, cal.scheduler)
     monday = next_weekday(0, weeks_ahead=2)
@@ -130,14 +130,17 @@ async def test_smtp_down_retries_with_backoff_then_delivers_once(
     )
     assert resp.status == 201
     down = settings_factory(
-        smtp_port=dead_port, outbox_backoff_seconds=3600, smtp_timeout_seconds=2
+        smtp_host="127.0.0.1",
+        smtp_port=dead_port,
+        outbox_backoff_seconds=3600,
+        smtp_timeout_seconds=2,
     )
     assert await outbox.send_due(db, down) == 0
     [message] = [m for m in await _outbox(db) if m.kind == "confirmation"]
     assert message.status == OutboxStatus.PENDING and message.attempts == 1
     assert message.last_error and message.send_after > datetime.now(UTC) + timedelta(minutes=59)
     # Not due yet: even a working server gets nothing.
-    up = settings_factory(smtp_port=port)
+    up = settings_factory(smtp_host="127.0.0.1", smtp_port=port)
     assert await outbox.send_due(db, up) == 0
     async with db.session() as session:
         row = await session.get(OutboxMessage, message.id)
@@ -155,7 +158,12 @@ async def test_gives_up_after_max_attempts(client, sched, db, settings_factory):
     await client.post(
         "/api/appointments", json=book_body(cal, at(next_weekday(2), 9)), headers=headers
     )
-    down = settings_factory(smtp_port=free_port(), outbox_backoff_seconds=0, outbox_max_attempts=2)
+    down = settings_factory(
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        outbox_backoff_seconds=0,
+        outbox_max_attempts=2,
+    )
     await outbox.send_due(db, down)
     await outbox.send_due(db, down)
     [message] = [m for m in await _outbox(db) if m.kind == "confirmation"]
@@ -174,7 +182,9 @@ async def test_outbox_survives_a_restart_and_the_running_sender_delivers(
     )
     assert resp.status == 201
     restarted = create_app(
-        settings_factory(smtp_port=port, background_tasks=True, outbox_poll_seconds=0.1)
+        settings_factory(
+            smtp_host="127.0.0.1", smtp_port=port, background_tasks=True, outbox_poll_seconds=0.1
+        )
     )
     await aiohttp_client(restarted)
     async with asyncio.timeout(15):
@@ -200,7 +210,7 @@ async def test_two_senders_at_once_deliver_each_message_once(
             "/api/appointments", json=book_body(cal, at(day, hour)), headers=headers
         )
         assert resp.status == 201
-    settings = settings_factory(smtp_port=port)
+    settings = settings_factory(smtp_host="127.0.0.1", smtp_port=port)
     other = Database(database_url)
     try:
         sent = await asyncio.gather(

@@ -1,9 +1,12 @@
-// Scheduler page: free slots of a provider's day, booking for a patient, reschedule, cancel.
+// Scheduler page: free slots of a provider's day, booking for a patient, reschedule, cancel;
+// each appointment's join link (copy, resend) and its emails' delivery; undelivered emails.
 import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
+import { copyText, emailStatusPill, loadMailTrouble, messageLine } from "./scheduler/delivery.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-const state = { patient: null, rescheduling: null };
+// `open`: appointments whose "Link and emails" row is open; it stays open when the day redraws.
+const state = { patient: null, rescheduling: null, open: new Set() };
 const $ = (id) => document.getElementById(id);
 
 function say(message) {
@@ -44,15 +47,22 @@ async function refresh() {
   const day = $("day").value;
   if (!provider || !type || !day) return;
   const q = new URLSearchParams({ appointment_type_id: type, from: day, to: day, tz: viewerZone });
-  const [slots, appointments] = await Promise.all([
-    api("GET", `/api/providers/${provider}/slots?${q}`),
-    api("GET", `/api/appointments?${new URLSearchParams({ provider_id: provider, from: day, to: day, tz: viewerZone })}`),
-  ]);
+  const table = $("day-table");
+  table.setAttribute("aria-busy", "true");
+  let slots, appointments;
+  try {
+    [slots, appointments] = await Promise.all([
+      api("GET", `/api/providers/${provider}/slots?${q}`),
+      api("GET", `/api/appointments?${new URLSearchParams({ provider_id: provider, from: day, to: day, tz: viewerZone })}`),
+    ]);
+  } finally {
+    table.setAttribute("aria-busy", "false");
+  }
   const buttons = slots.slots.map((s) => el("button", {
     type: "button", class: "slot", "data-start": s.start, onclick: () => pickSlot(s),
   }, timeText(s.start)));
   $("slots").replaceChildren(...(buttons.length ? buttons : [el("p", { class: "muted" }, "No free slots this day.")]));
-  $("day-table").tBodies[0].replaceChildren(...appointments.map(appointmentRow));
+  $("day-table").tBodies[0].replaceChildren(...appointments.flatMap(appointmentRow));
 }
 
 function appointmentRow(a) {
@@ -63,8 +73,81 @@ function appointmentRow(a) {
       cancelForm(a));
   }
   const status = a.status === "cancelled" && a.cancel_reason ? `cancelled: ${a.cancel_reason}` : a.status;
-  return el("tr", { "data-appointment": a.id }, el("td", {}, timeText(a.start)), el("td", {}, a.patient_name),
-    el("td", {}, a.appointment_type), el("td", { class: "status" }, status), actions);
+  const detailId = `detail-${a.id}`;
+  const toggle = el("button", {
+    type: "button", class: "link-button details-toggle", "aria-expanded": "false", "aria-controls": detailId,
+  }, `Link and emails of ${a.patient_name}`);
+  const warned = a.warnings.length ? [el("br", {}), el("span", { class: "pill retrying" }, "no email")] : [];
+  const row = el("tr", { "data-appointment": a.id }, el("td", {}, timeText(a.start)),
+    el("td", {}, a.patient_name, ...warned, el("br", {}), toggle),
+    el("td", {}, a.appointment_type),
+    el("td", {}, el("span", { class: "status" }, status), " ", emailStatusPill(a.email_status)), actions);
+  const detail = el("tr", { class: "appointment-detail", id: detailId, hidden: "" },
+    el("td", { colspan: "5" }, el("p", { class: "muted" }, "Loading…")));
+  const show = async (open) => {
+    detail.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) state.open.add(a.id); else state.open.delete(a.id);
+    if (open) await fillDetail(a.id, detail.firstChild);
+  };
+  toggle.addEventListener("click", () => show(detail.hidden));
+  if (state.open.has(a.id)) show(true);
+  return [row, detail];
+}
+
+async function fillDetail(id, cell) {
+  cell.replaceChildren(el("p", { class: "muted", role: "status" }, "Loading…"));
+  let a;
+  try {
+    a = await api("GET", `/api/appointments/${id}`);
+  } catch (err) {
+    cell.replaceChildren(el("p", { class: "error", role: "alert" }, err.message));
+    return;
+  }
+  const parts = [];
+  for (const w of a.warnings) parts.push(el("p", { class: "warning" }, w.message));
+  if (a.join_url) {
+    const inputId = `link-${a.id}`;
+    const input = el("input", { id: inputId, readonly: "", value: a.join_url });
+    parts.push(el("div", { class: "copy-row" },
+      el("label", { for: inputId }, "Join link"), input,
+      el("button", { type: "button", onclick: () => copyText(input, say) }, `Copy link of ${a.patient_name}`)));
+  } else {
+    parts.push(el("p", { class: "muted" }, "This appointment has no working join link."));
+  }
+  if (["booked", "arrived", "checked-in"].includes(a.status)) {
+    parts.push(el("div", { class: "actions" }, el("button", {
+      type: "button", onclick: () => resend(a, cell),
+    }, `Send a new link to ${a.patient_name}`)));
+  }
+  const messages = a.messages.map((m) => el("li", {}, ...messageLine(m, dateTimeText)));
+  parts.push(el("h4", {}, "Emails"), messages.length
+    ? el("ul", { class: "messages" }, ...messages)
+    : el("p", { class: "muted" }, "No emails for this appointment."));
+  cell.replaceChildren(...parts);
+}
+
+async function resend(a, cell) {
+  if (!confirm(`Send ${a.patient_name} a new join link? The link they have now stops working.`)) return;
+  try {
+    const fresh = await api("POST", `/api/appointments/${a.id}/resend-link`);
+    say(fresh.emailed ? `Sent a new link to ${fresh.patient_name}; the old one no longer works.`
+      : `Made a new link for ${fresh.patient_name}; the old one no longer works.`);
+    showLink(fresh);
+    await fillDetail(a.id, cell);
+  } catch (err) { fail(err); }
+}
+
+function showLink(a) {
+  $("link-patient").textContent = a.patient_name;
+  $("link-url").value = a.join_url;
+  const warning = a.warnings.find((w) => w.code === "no_email");
+  $("link-warning").hidden = !warning;
+  $("link-warning").textContent = warning ? warning.message : "";
+  $("link-note").textContent = a.emailed
+    ? "The patient gets this link by email. Copy it to pass it on another way."
+    : "No email was sent: copy this link and give it to the patient.";
+  $("link-panel").hidden = false;
 }
 
 function cancelForm(a) {
@@ -99,9 +182,10 @@ async function pickSlot(slot) {
   try {
     if (state.rescheduling) {
       const a = state.rescheduling;
-      await api("POST", `/api/appointments/${a.id}/reschedule`, { start: slot.start });
+      const moved = await api("POST", `/api/appointments/${a.id}/reschedule`, { start: slot.start });
       stopReschedule();
       say(`Moved ${a.patient_name} to ${dateTimeText(slot.start)} (${viewerZone}).`);
+      showLink(moved);
     } else {
       if (!state.patient) throw { message: "Choose or create a patient first.", fields: { patient_id: "required" } };
       const booked = await api("POST", "/api/appointments", {
@@ -109,6 +193,7 @@ async function pickSlot(slot) {
         appointment_type_id: $("appointment-type").value, start: slot.start,
       });
       say(`Booked ${booked.patient_name} at ${dateTimeText(booked.start)} (${viewerZone}).`);
+      showLink(booked);
     }
   } catch (err) { fail(err); }
   try { await refresh(); } catch (err) { fail(err); }
@@ -149,4 +234,6 @@ $("new-patient").addEventListener("submit", async (event) => {
 $("viewer-zone").textContent = viewerZone;
 $("np-tz").value = viewerZone;
 $("day").value = new Date().toLocaleDateString("en-CA", { timeZone: viewerZone });
+$("link-copy").addEventListener("click", () => copyText($("link-url"), say));
 loadChoices().catch(fail);
+loadMailTrouble({ say, fail, when: dateTimeText }).catch(fail);
