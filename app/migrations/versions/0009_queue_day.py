@@ -1,7 +1,7 @@
 """the waiting room both ways: patients answer the clinic and give a reason; providers' delays
 
 Revision ID: 0009_queue_day
-Revises: 0007_clinic_phone
+Revises: 0008_message_delivery
 Create Date: 2026-11-30 02:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_queue_day"
-down_revision: str | None = "0007_clinic_phone"
+down_revision: str | None = "0008_message_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
