@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
 from app.core import audit, checkpoints
-from app.core.config import Settings, new_note_key, parse_keys
+from app.core.config import Settings, SettingsError, load_settings, new_note_key, parse_keys
 from app.core.crypto import MacKeyring
 from app.core.db import Database
 from app.core.models import AuditEvent, Role, utcnow
@@ -264,3 +265,16 @@ async def test_the_server_publishes_checkpoints_by_itself(
     finally:
         await db.dispose()
     assert any("audit checkpoint {" in r.getMessage() for r in caplog.records)
+
+
+def test_production_needs_audit_keys_and_development_keeps_one(tmp_path: Path):
+    with pytest.raises(SettingsError, match="OPENCONSULT_AUDIT_KEYS"):
+        load_settings(
+            env="production", secret_key="s" * 40, note_keys=new_note_key("n1"), data_dir=tmp_path
+        )
+    assert not (tmp_path / "audit_keys").exists()
+    first = load_settings(env="development", data_dir=tmp_path)
+    second = load_settings(env="development", data_dir=tmp_path)
+    assert first.audit_keyring == second.audit_keyring
+    assert list(first.audit_keyring) == ["dev1"]
+    assert [p.name for p in tmp_path.glob(".audit_keys*")] == []

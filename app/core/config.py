@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import secrets
 from ipaddress import IPv4Network, IPv6Network
@@ -301,8 +302,17 @@ def _development_audit_keys(data_dir: Path) -> str:
     path = development_audit_keys_path(data_dir)
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_note_key("dev1") + "\n")
-        path.chmod(0o600)
+        # Written whole under a temporary name, then linked into place: processes starting
+        # together all end up with the first one's key, never a half-written file.
+        staging = data_dir / f".audit_keys.{secrets.token_hex(4)}"
+        staging.write_text(new_note_key("dev1") + "\n")
+        staging.chmod(0o600)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
     return ",".join(line.strip() for line in path.read_text().splitlines() if line.strip())
 
 
