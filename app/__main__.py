@@ -1,4 +1,5 @@
-"""Command line: serve, migrate, seed-demo, create-user, audit-verify, rotate-note-key."""
+"""Command line: serve, migrate, seed-demo, create-user, audit-verify, audit-checkpoint,
+rotate-note-key, new-note-key, new-audit-key."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlmodel import select
 
 from app.accounts import service as accounts
 from app.accounts.schemas import UserCreate
-from app.core import audit
+from app.core import audit, checkpoints
 from app.core.config import NOTE_KEY_ID, Settings, SettingsError, load_settings, new_note_key
 from app.core.db import Database
 from app.core.errors import DomainError
@@ -35,7 +36,7 @@ from scheduling.mail import local_text
 async def _with_db(settings: Settings, migrate: bool = True) -> Database:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     if migrate:
         await upgrade(db)
     return db
@@ -129,19 +130,55 @@ async def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    path = settings.checkpoint_path
     db = await _with_db(settings, migrate=False)
     try:
-        report = await audit.verify_chain(db)
+        assert db.audit_keys is not None
+        try:
+            published = checkpoints.read(path, db.audit_keys)
+        except checkpoints.CheckpointError as exc:
+            print(f"audit checkpoints BROKEN: {exc}")
+            return 1
+        report = await audit.verify_chain(db, checkpoints=published)
     finally:
         await db.dispose()
-    if report.ok:
-        print(f"audit chain intact: {report.events} events")
+    if not report.ok:
+        print(
+            f"audit chain BROKEN at event {report.broken_at}: {report.reason} "
+            f"({report.events} events before it are intact)"
+        )
+        return 1
+    print(f"audit chain intact: {report.events} events, each MAC checked")
+    if report.legacy:
+        print(
+            f"  the first {report.legacy} events predate the keyed chain: checked by their plain "
+            "SHA-256 only (anyone with database access could have recomputed those)"
+        )
+    if report.checkpoint is not None:
+        print(
+            f"  matches all {report.checkpoints} published checkpoints; the newest, of "
+            f"{report.checkpoint.at}, ends at event {report.checkpoint.event_id}"
+        )
+    else:
+        print(
+            f"  no checkpoint published yet in {path}: events removed from the end could "
+            "not be noticed (python -m app audit-checkpoint publishes one)"
+        )
+    return 0
+
+
+async def cmd_audit_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
+    db = await _with_db(settings, migrate=False)
+    try:
+        checkpoint = await checkpoints.publish(db, settings.checkpoint_path)
+    finally:
+        await db.dispose()
+    if checkpoint is None:
+        print("the audit trail is empty: nothing to publish")
         return 0
-    print(
-        f"audit chain BROKEN at event {report.broken_at}: {report.reason} "
-        f"({report.events} events before it are intact)"
-    )
-    return 1
+    print(f"published to {settings.checkpoint_path}:")
+    print(checkpoint.line())
+    return 0
 
 
 async def cmd_rotate_note_key(settings: Settings, _args: argparse.Namespace) -> int:
@@ -157,16 +194,17 @@ async def cmd_rotate_note_key(settings: Settings, _args: argparse.Namespace) -> 
         return 1
     finally:
         await db.dispose()
-    await _audit_rotation(settings, keyring.active, report.notes, report.addenda)
-    print(
-        f"re-encrypted {report.notes} notes and {report.addenda} addenda under key "
-        f"{keyring.active!r}; older keys may now be removed"
+    done = (
+        f"{report.notes} notes, {report.addenda} addenda, {report.chat_lines} visit chat lines "
+        f"and {report.waiting_messages} waiting-room messages"
     )
+    await _audit_rotation(settings, f"key {keyring.active}: {done}")
+    print(f"re-encrypted {done} under key {keyring.active!r}; older keys may now be removed")
     return 0
 
 
-async def _audit_rotation(settings: Settings, key_id: str, notes: int, addenda: int) -> None:
-    db = Database(settings.resolved_database_url)
+async def _audit_rotation(settings: Settings, detail: str) -> None:
+    db = Database.from_settings(settings)
     try:
         await audit.record(
             db,
@@ -174,14 +212,14 @@ async def _audit_rotation(settings: Settings, key_id: str, notes: int, addenda: 
             outcome=audit.SUCCESS,
             actor=audit.Actor(id="cli", role="operator", clinic_id=None, client_addr=None),
             object_type="consult_note",
-            detail=f"key {key_id}: {notes} notes, {addenda} addenda",
+            detail=detail,
         )
     finally:
         await db.dispose()
 
 
 def cmd_new_note_key(args: argparse.Namespace) -> int:
-    """Needs no settings: production cannot start until it has a key."""
+    """Needs no settings: production cannot start until it has a key (also for audit keys)."""
     if args.key_id is not None and not NOTE_KEY_ID.match(args.key_id):
         print("--key-id: 1-32 characters of A-Z a-z 0-9 _ . -", file=sys.stderr)
         return 2
@@ -232,19 +270,31 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    sub.add_parser("audit-verify", help="check the audit trail's hash chain")
+    sub.add_parser(
+        "audit-verify",
+        help="check every audit event's MAC, the chain, and the published checkpoints",
+    )
+    sub.add_parser(
+        "audit-checkpoint",
+        help="publish the audit chain's head now (checkpoint file and log line)",
+    )
     sub.add_parser(
         "rotate-note-key",
-        help="re-encrypt every note and addendum under OPENCONSULT_NOTE_ACTIVE_KEY",
+        help="re-encrypt every note, addendum, visit chat line and waiting-room message under "
+        "OPENCONSULT_NOTE_ACTIVE_KEY",
     )
     new_key = sub.add_parser("new-note-key", help="print a fresh 'keyid:base64key' entry")
     new_key.add_argument("--key-id", help="id of the key (default: random)")
+    new_audit_key = sub.add_parser(
+        "new-audit-key", help="print a fresh 'keyid:base64key' entry for OPENCONSULT_AUDIT_KEYS"
+    )
+    new_audit_key.add_argument("--key-id", help="id of the key (default: random)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "new-note-key":
+    if args.command in ("new-note-key", "new-audit-key"):
         return cmd_new_note_key(args)
     try:
         settings = load_settings()
@@ -261,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed-demo": cmd_seed_demo,
         "create-user": cmd_create_user,
         "audit-verify": cmd_audit_verify,
+        "audit-checkpoint": cmd_audit_checkpoint,
         "rotate-note-key": cmd_rotate_note_key,
     }
     return asyncio.run(commands[args.command](settings, args))

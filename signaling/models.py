@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from app.core.models import utc_column, utcnow
+from app.core.sealed import SealedText
 
 
 class CheckIn(SQLModel, table=True):
@@ -81,7 +82,8 @@ class WaitingMessage(SQLModel, table=True):
     author_id: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
     sender: str = Field(default="clinic", max_length=10)  # "clinic" or "patient"
     kind: str = Field(default="message", max_length=10)  # "message" or "reason"
-    text: str = Field(max_length=500)
+    # Encrypted at rest with the note keys (at most 500 characters, checked on input).
+    text: str = Field(sa_type=SealedText("waiting_message", "text"))
     sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
@@ -116,7 +118,8 @@ class VisitMessage(SQLModel, table=True):
     visit_id: uuid.UUID = Field(foreign_key="visit.id", index=True)
     author_role: str = Field(max_length=20)
     author_name: str = Field(max_length=200)
-    text: str = Field(max_length=1000)
+    # Encrypted at rest with the note keys (at most 1000 characters, checked on input).
+    text: str = Field(sa_type=SealedText("visit_message", "text"))
     sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 

@@ -142,7 +142,7 @@ async def client(
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     """A handle on the test's database, apart from the app's own."""
-    database = Database(settings.resolved_database_url)
+    database = Database.from_settings(settings)
     yield database
     await database.dispose()
 

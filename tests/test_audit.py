@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +18,13 @@ from app.core.models import Role
 from tests.conftest import Factory, bearer_login
 
 
-def _verify_cli(database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "OPENCONSULT_ENV": "test"}
+def _verify_cli(database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "OPENCONSULT_ENV": "test",
+        "OPENCONSULT_DATA_DIR": str(data_dir),
+    }
     return subprocess.run(
         [sys.executable, "-m", "app", "audit-verify"],
         capture_output=True,
@@ -55,12 +61,12 @@ async def test_rows_cannot_be_changed_or_deleted(db):
 
 
 async def test_cli_reports_an_intact_chain_and_the_first_broken_link(
-    client, factory: Factory, db, database_url
+    client, factory: Factory, db, database_url, settings
 ):
     account = await factory.staff(Role.ADMIN)
     for _ in range(3):
         await bearer_login(client, account)
-    ok = await asyncio.to_thread(_verify_cli, database_url)
+    ok = await asyncio.to_thread(_verify_cli, database_url, settings.data_dir)
     assert ok.returncode == 0, ok.stderr
     assert "audit chain intact: 3 events" in ok.stdout
 
@@ -75,7 +81,7 @@ async def test_cli_reports_an_intact_chain_and_the_first_broken_link(
             sa.text("UPDATE audit_event SET client_addr = '10.9.9.9' WHERE id = :id"),
             {"id": second},
         )
-    broken = await asyncio.to_thread(_verify_cli, database_url)
+    broken = await asyncio.to_thread(_verify_cli, database_url, settings.data_dir)
     assert broken.returncode == 1
     assert f"BROKEN at event {second}" in broken.stdout
     assert "1 events before it are intact" in broken.stdout

@@ -60,6 +60,7 @@ def test_seed_demo_refuses_production(database_url, tmp_path):
         OPENCONSULT_ENV="production",
         OPENCONSULT_SECRET_KEY="p" * 48,
         OPENCONSULT_NOTE_KEYS=NOTE_KEYS,
+        OPENCONSULT_AUDIT_KEYS=NOTE_KEYS,
     )
     result = run(["seed-demo"], env)
     assert result.returncode == 2

@@ -7,6 +7,7 @@ import pytest
 from app.core.config import SettingsError, load_settings
 
 TEST_NOTE_KEYS = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="  # a test key, not a secret
+TEST_AUDIT_KEYS = "a1:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="  # a test key, not a secret
 
 
 @pytest.mark.parametrize("secret", [None, "changeme", "change-me", "short-but-real"])
@@ -23,6 +24,7 @@ def test_production_accepts_a_real_secret(tmp_path):
         env="production",
         secret_key="s" * 40,
         note_keys=TEST_NOTE_KEYS,
+        audit_keys=TEST_AUDIT_KEYS,
         data_dir=tmp_path,
     )
     assert settings.secure_cookies is True

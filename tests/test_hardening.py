@@ -15,7 +15,7 @@ from app.core.config import Settings
 from app.core.models import Role
 from app.main import create_app
 from tests.conftest import Factory
-from tests.test_config import TEST_NOTE_KEYS
+from tests.test_config import TEST_AUDIT_KEYS, TEST_NOTE_KEYS
 
 # What browsers read as `//evil.example` (another host): they drop tabs and newlines inside a
 # URL, trim control characters and spaces, and read a backslash as a slash.
@@ -85,7 +85,9 @@ async def test_no_version_banner_and_no_hsts_in_development(client: TestClient) 
 
 
 async def test_production_sends_hsts_everywhere(settings_factory, aiohttp_client) -> None:
-    app = create_app(settings_factory(env="production", note_keys=TEST_NOTE_KEYS))
+    app = create_app(
+        settings_factory(env="production", note_keys=TEST_NOTE_KEYS, audit_keys=TEST_AUDIT_KEYS)
+    )
     client = await aiohttp_client(app)
     for resp in await _responses(client):
         hsts = resp.headers.get("Strict-Transport-Security", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import secrets
 from ipaddress import IPv4Network, IPv6Network
@@ -161,6 +162,14 @@ class Settings(BaseSettings):
             raise ValueError("several note keys are listed: name the active one")
         return self
 
+    # Audit chain: "keyid:base64key,..." HMAC-SHA256 keys kept outside the database (the last one
+    # listed signs new events; keep older ones listed so older events still verify), and where
+    # and how often the chain's head is published. Development keeps a generated key in the data
+    # folder; production requires them.
+    audit_keys: SecretStr | None = None
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_seconds: float = Field(default=300.0, ge=1, le=24 * 3600)
+
     @model_validator(mode="after")
     def _check_production_secret(self) -> Settings:
         if self.env == "production":
@@ -175,6 +184,19 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"OPENCONSULT_SECRET_KEY is too short: at least {MIN_SECRET_LENGTH} characters"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_audit_keys(self) -> Settings:
+        if self.audit_keys is None:
+            if self.env == "production":
+                raise ValueError(
+                    "OPENCONSULT_AUDIT_KEYS is missing; production needs at least one "
+                    "'keyid:base64key' kept outside the database "
+                    "(python -m app new-audit-key prints one)"
+                )
+            return self
+        parse_keys(self.audit_keys.get_secret_value(), "audit")
         return self
 
     @property
@@ -224,6 +246,18 @@ class Settings(BaseSettings):
         return keys, self.note_active_key or next(iter(keys))
 
     @property
+    def audit_keyring(self) -> dict[str, bytes]:
+        """The audit keys by id, oldest first; `load_settings` guarantees them."""
+        if self.audit_keys is None:
+            raise SettingsError("audit keys not resolved; build settings with load_settings()")
+        return parse_keys(self.audit_keys.get_secret_value(), "audit")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the audit chain's signed checkpoints are appended."""
+        return self.audit_checkpoint_file or self.data_dir / "audit_checkpoints.jsonl"
+
+    @property
     def secret(self) -> str:
         """The signing secret; `load_settings` guarantees it is set."""
         if self.secret_key is None:
@@ -233,6 +267,11 @@ class Settings(BaseSettings):
 
 def parse_note_keys(value: str) -> dict[str, bytes]:
     """'keyid:base64key,...' as a dict; a ValueError names the first bad entry."""
+    return parse_keys(value, "note")
+
+
+def parse_keys(value: str, what: str) -> dict[str, bytes]:
+    """'keyid:base64key,...' (32-byte keys) as a dict in the order listed."""
     keys: dict[str, bytes] = {}
     for position, entry in enumerate(value.replace("\n", ",").split(","), start=1):
         entry = entry.strip()
@@ -241,19 +280,21 @@ def parse_note_keys(value: str) -> dict[str, bytes]:
         key_id, sep, encoded = entry.partition(":")
         if not sep or not NOTE_KEY_ID.match(key_id):
             raise ValueError(
-                f"note key {position} is not 'keyid:base64key' (id: A-Z a-z 0-9 _ . -)"
+                f"{what} key {position} is not 'keyid:base64key' (id: A-Z a-z 0-9 _ . -)"
             )
         try:
             raw = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError(f"note key {key_id!r} is not valid base64") from None
+            raise ValueError(f"{what} key {key_id!r} is not valid base64") from None
         if len(raw) != NOTE_KEY_BYTES:
-            raise ValueError(f"note key {key_id!r} must be {NOTE_KEY_BYTES} bytes, not {len(raw)}")
+            raise ValueError(
+                f"{what} key {key_id!r} must be {NOTE_KEY_BYTES} bytes, not {len(raw)}"
+            )
         if key_id in keys:
-            raise ValueError(f"note key {key_id!r} is listed twice")
+            raise ValueError(f"{what} key {key_id!r} is listed twice")
         keys[key_id] = raw
     if not keys:
-        raise ValueError("no note key given")
+        raise ValueError(f"no {what} key given")
     return keys
 
 
@@ -265,6 +306,29 @@ def new_note_key(key_id: str | None = None) -> str:
 
 def development_note_keys_path(data_dir: Path) -> Path:
     return data_dir / "note_keys"
+
+
+def development_audit_keys_path(data_dir: Path) -> Path:
+    return data_dir / "audit_keys"
+
+
+def _development_audit_keys(data_dir: Path) -> str:
+    """Read, or create once, the development audit keys (one per line; the last signs)."""
+    path = development_audit_keys_path(data_dir)
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole under a temporary name, then linked into place: processes starting
+        # together all end up with the first one's key, never a half-written file.
+        staging = data_dir / f".audit_keys.{secrets.token_hex(4)}"
+        staging.write_text(new_note_key("dev1") + "\n")
+        staging.chmod(0o600)
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink()
+    return ",".join(line.strip() for line in path.read_text().splitlines() if line.strip())
 
 
 def _development_note_keys(data_dir: Path) -> tuple[str, str]:
@@ -317,6 +381,15 @@ def load_settings(**overrides: object) -> Settings:
         settings = settings.model_copy(
             update={"note_keys": SecretStr(keys), "note_active_key": active}
         )
+    if settings.audit_keys is None:
+        # Only reached outside production, like the note keys.
+        audit_keys = _development_audit_keys(settings.data_dir)
+        try:
+            parse_keys(audit_keys, "audit")
+        except ValueError as exc:
+            path = development_audit_keys_path(settings.data_dir)
+            raise SettingsError(f"invalid development audit keys in {path}: {exc}") from None
+        settings = settings.model_copy(update={"audit_keys": SecretStr(audit_keys)})
     return settings
 
 

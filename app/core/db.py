@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.config import Settings
+from app.core.crypto import Keyring, MacKeyring
 from app.core.events import DomainEvent, take_committed
+from app.core.sealed import use_keyring
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,14 @@ Subscriber = Callable[[DomainEvent], Awaitable[None]]
 class Database:
     """The app's engine and session factory; one per process."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        keyring: Keyring | None = None,
+        audit_keys: MacKeyring | None = None,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -33,6 +43,13 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # Keys kept outside the database: the note keys seal chat text (`SealedText` columns),
+        # the audit keys sign the audit chain. A handle without them can still read and write
+        # everything else (migrations, tests' factories).
+        self.keyring = keyring
+        if keyring is not None:
+            use_keyring(self.engine, keyring)
+        self.audit_keys = audit_keys
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -40,6 +57,15 @@ class Database:
         # process this lock keeps that pair atomic (several processes need PostgreSQL).
         self.audit_lock = asyncio.Lock()
         self._subscribers: list[Subscriber] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The app's database with the keys the settings name."""
+        return cls(
+            settings.resolved_database_url,
+            keyring=Keyring.from_settings(settings),
+            audit_keys=MacKeyring.from_settings(settings),
+        )
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber` with each domain event of every transaction that commits."""

@@ -115,4 +115,7 @@ class AuditEvent(SQLModel, table=True):
     outcome: str = Field(max_length=20)
     detail: str | None = Field(default=None, max_length=500)
     prev_hash: str = Field(max_length=64)
+    # HMAC-SHA256 under the audit key `key_id`; events from before the chain was keyed have no
+    # key id and a plain SHA-256 here.
     hash: str = Field(max_length=64, unique=True)
+    key_id: str | None = Field(default=None, max_length=32)

@@ -1,20 +1,26 @@
-"""Re-encrypt every note and addendum under the active key (after a new key was added)."""
+"""Re-encrypt every note, addendum, visit chat line and waiting-room message under the active
+key (after a new key was added); chat stored before encryption is sealed on the way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import col, select, update
 
+from app.core import sealed as sealed_text
 from app.core.db import Database
 from app.records.crypto import Keyring, Sealed, associated_data
 from app.records.models import ConsultNote, NoteAddendum
+from signaling.models import VisitMessage, WaitingMessage
 
 
 @dataclass(frozen=True)
 class RotationReport:
     notes: int
     addenda: int
+    chat_lines: int = 0
+    waiting_messages: int = 0
 
 
 async def _rotate_notes(db: Database, keyring: Keyring, batch: int) -> int:
@@ -74,8 +80,43 @@ async def _rotate_addenda(db: Database, keyring: Keyring, batch: int) -> int:
             await session.commit()
 
 
+async def _rotate_sealed_text(
+    db: Database, keyring: Keyring, model: type[VisitMessage] | type[WaitingMessage], batch: int
+) -> int:
+    """Seal again each `text` not under the active key (plain legacy text included)."""
+    table = str(model.__tablename__)
+    stored = sealed_text.stored(model.text)
+    current = f"{sealed_text.PREFIX}{keyring.active}:%"
+    done = 0
+    while True:
+        async with db.session() as session:
+            rows = (
+                await session.exec(
+                    select(col(model.id), stored).where(stored.not_like(current)).limit(batch)
+                )
+            ).all()
+            if not rows:
+                return done
+            for row_id, old in rows:
+                text = sealed_text.open_stored(keyring, table, "text", old)
+                new = sealed_text.seal(keyring, table, "text", text)
+                # Messages are never edited; the guard only keeps a concurrent rotation's work.
+                result = await session.exec(
+                    sa.update(model)
+                    .where(col(model.id) == row_id)
+                    .where(stored == old)
+                    .values(text=sa.type_coerce(new, sa.Text))
+                )
+                done += result.rowcount
+            await session.commit()
+
+
 async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -> RotationReport:
     """Re-encrypt rows not under the active key; raises DecryptionError on a row it cannot open."""
     notes = await _rotate_notes(db, keyring, batch)
     addenda = await _rotate_addenda(db, keyring, batch)
-    return RotationReport(notes=notes, addenda=addenda)
+    chat_lines = await _rotate_sealed_text(db, keyring, VisitMessage, batch)
+    waiting = await _rotate_sealed_text(db, keyring, WaitingMessage, batch)
+    return RotationReport(
+        notes=notes, addenda=addenda, chat_lines=chat_lines, waiting_messages=waiting
+    )

@@ -1,4 +1,5 @@
-"""The data layer every domain uses: database, Redis, session deny list and rate limiter."""
+"""The data layer every domain uses: database, Redis, session deny list and rate limiter, and
+the audit chain's published checkpoints."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
+from app.core import checkpoints
 from app.core.auth import DatabaseDenylist, MemoryRateLimiter, RedisDenylist, RedisRateLimiter
 from app.core.db import Database
 from app.web.events import deliver_committed_events
@@ -20,11 +22,18 @@ def setup_data(app: web.Application) -> None:
     """Open the database (and Redis when configured) on startup; close them on cleanup."""
     app.cleanup_ctx.append(_data_layer)
     run_periodically(app, "denylist-prune", lambda app: DENYLIST_PRUNE_SECONDS, _prune_denylist)
+    run_periodically(
+        app,
+        "audit-checkpoint",
+        lambda app: app[SETTINGS].audit_checkpoint_seconds,
+        _publish_checkpoints,
+        first_run_now=True,
+    )
 
 
 async def _data_layer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     app[DATABASE] = db
     redis: Redis | None = None
     if settings.redis_url:
@@ -46,3 +55,19 @@ def _prune_denylist(app: web.Application) -> Job | None:
     """Revocations in the database outlive their sessions; Redis expires its own."""
     denylist = app[DENYLIST]
     return denylist.prune if isinstance(denylist, DatabaseDenylist) else None
+
+
+def _publish_checkpoints(app: web.Application) -> Job | None:
+    """Publish the audit chain's head outside the database whenever it moved."""
+    settings = app[SETTINGS]
+    if not settings.background_tasks:
+        return None
+    db = app[DATABASE]
+    last: list[int | None] = [None]
+
+    async def publish() -> None:
+        checkpoint = await checkpoints.publish(db, settings.checkpoint_path, unless_head=last[0])
+        if checkpoint is not None:
+            last[0] = checkpoint.event_id
+
+    return publish

@@ -83,7 +83,11 @@ def test_production_refuses_to_start_without_note_keys(tmp_path: Path) -> None:
         load_settings(env="production", secret_key=TEST_SECRET, data_dir=tmp_path)
     assert not (tmp_path / "note_keys").exists()
     settings = load_settings(
-        env="production", secret_key=TEST_SECRET, note_keys=new_note_key("p1"), data_dir=tmp_path
+        env="production",
+        secret_key=TEST_SECRET,
+        note_keys=new_note_key("p1"),
+        audit_keys=new_note_key("a1"),
+        data_dir=tmp_path,
     )
     assert Keyring.from_settings(settings).active == "p1"
 
@@ -144,7 +148,10 @@ async def test_rotate_note_key_command(
     monkeypatch.setenv("OPENCONSULT_NOTE_KEYS", f"{old},{new_note_key('cli2')}")
     monkeypatch.setenv("OPENCONSULT_NOTE_ACTIVE_KEY", "cli2")
     assert await _run_main(["rotate-note-key"]) == 0
-    assert "re-encrypted 1 notes and 0 addenda under key 'cli2'" in capsys.readouterr().out
+    assert (
+        "re-encrypted 1 notes, 0 addenda, 0 visit chat lines and 0 waiting-room messages "
+        "under key 'cli2'" in capsys.readouterr().out
+    )
     del note
 
 

@@ -211,7 +211,7 @@ async def test_two_senders_at_once_deliver_each_message_once(
         )
         assert resp.status == 201
     settings = settings_factory(smtp_host="127.0.0.1", smtp_port=port)
-    other = Database(database_url)
+    other = Database.from_settings(settings)
     try:
         sent = await asyncio.gather(
             outbox.send_due(db, settings),
