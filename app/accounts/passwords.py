@@ -4,8 +4,9 @@
 - Not one of the 30,000 most common passwords. The list is the one zxcvbn bundles (the
   "passwords" frequency list, from Mark Burnett's 10-million-password leak corpus): a maintained
   package, so no list of our own to keep fresh, and its estimator comes with it.
-- zxcvbn's estimate must reach 3 of 4 ("safely unguessable"), given the person's email, name and
-  clinic, so `riverside-2026-riverside` or `aaaaaaaaaaaa` fail although they are long.
+- zxcvbn's estimate must reach 3 of 4 ("safely unguessable"), so `aaaaaaaaaaaa` or
+  `qwertyuiopas` fail although they are long; and it must not be made of the person's own
+  email, name or clinic name (`riverside-okafor-2026`).
 """
 
 from __future__ import annotations
@@ -42,10 +43,26 @@ def password_problem(password: str, *, context: Iterable[str] = ()) -> str | Non
         return "This is one of the most common passwords; choose another."
     words = [w for item in context for w in _words(item)]
     estimate = zxcvbn(password[:_ESTIMATED_CHARS], user_inputs=words)
+    if words and _only_personal(password[:_ESTIMATED_CHARS], estimate["sequence"]):
+        return (
+            "This is made of your name, email or clinic, which are guessed first; "
+            "add words of your own."
+        )
     if estimate["score"] < MIN_SCORE:
         warning = estimate["feedback"].get("warning") or "This password is easy to guess."
         return f"{warning.rstrip('.')}. Add another word or two; uncommon words are better."
     return None
+
+
+def _only_personal(password: str, sequence: list[dict[str, object]]) -> bool:
+    """Whether, without the parts zxcvbn found in the person's own details, fewer than four
+    letters remain (`riverside-okafor`, `ada-okafor-2026`)."""
+    rest = "".join(
+        str(m["token"])
+        for m in sequence
+        if not (m.get("pattern") == "dictionary" and m.get("dictionary_name") == "user_inputs")
+    )
+    return len(rest) < len(password) and sum(ch.isalpha() for ch in rest) < 4
 
 
 def _words(text: str) -> list[str]:

@@ -155,7 +155,7 @@ def locked_error(user: User, settings: Settings) -> AccountLocked:
     )
 
 
-EMAIL_TAKEN = "Someone in your clinic already has this email."
+EMAIL_TAKEN = "A user with this email already exists in your clinic."
 
 
 async def create_user(session: AsyncSession, *, clinic_id: uuid.UUID, user_in: UserCreate) -> User:
