@@ -40,7 +40,7 @@ async def _password_step(client: TestClient, account: StaffAccount) -> dict:
     return body
 
 
-def _wrong_code(secret: str) -> str:
+def wrong_code(secret: str) -> str:
     """A 6-digit code that no step near now would accept."""
     totp = pyotp.TOTP(secret)
     near = {totp.at(time.time() + 30 * k) for k in range(-3, 4)}
@@ -155,7 +155,7 @@ async def test_wrong_codes_lock_the_account_like_wrong_passwords(
     other_admin = await factory.staff(Role.ADMIN, clinic)
     assert admin.totp_secret
     pending = (await _password_step(client, admin))["mfa_token"]
-    wrong = _wrong_code(admin.totp_secret)
+    wrong = wrong_code(admin.totp_secret)
     statuses = []
     for _ in range(5):
         resp = await client.post("/api/auth/mfa", json={"mfa_token": pending, "code": wrong})
@@ -188,7 +188,7 @@ async def test_codes_from_one_address_are_rate_limited(settings_factory, aiohttp
     admin = await factory.staff(Role.ADMIN)
     assert admin.totp_secret
     pending = (await _password_step(client, admin))["mfa_token"]
-    wrong = _wrong_code(admin.totp_secret)
+    wrong = wrong_code(admin.totp_secret)
     statuses = []
     for _ in range(4):
         resp = await client.post("/api/auth/mfa", json={"mfa_token": pending, "code": wrong})
@@ -223,7 +223,7 @@ async def test_an_admin_without_mfa_enrols_by_api_and_recovery_codes_work_once(
     assert f"secret={enrolment['secret']}" in enrolment["otpauth_uri"]
     assert enrolment["qr_svg"].startswith("<svg")
     # A wrong first code enables nothing.
-    wrong = _wrong_code(enrolment["secret"])
+    wrong = wrong_code(enrolment["secret"])
     resp = await client.post(
         "/api/auth/mfa/enrol/confirm", json={"mfa_token": first["mfa_token"], "code": wrong}
     )
@@ -270,7 +270,7 @@ async def test_an_admin_without_mfa_must_enrol_in_the_browser_before_anything_el
     secret = html.split('id="totp-secret" class="secret">')[1].split("<")[0]
     # Reloading the page keeps the secret just scanned.
     assert secret in await (await client.get("/login/enrol")).text()
-    wrong = await client.post("/login/enrol", data={"code": _wrong_code(secret), "next": "/admin"})
+    wrong = await client.post("/login/enrol", data={"code": wrong_code(secret), "next": "/admin"})
     assert wrong.status == 401 and "That code is not right" in await wrong.text()
     done = await client.post(
         "/login/enrol", data={"code": pyotp.TOTP(secret).now(), "next": "/admin"}
