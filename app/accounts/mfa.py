@@ -97,7 +97,9 @@ def provisioning_uri(mfa: StaffMfa, user: User, clinic_name: str) -> str:
 def qr_svg(uri: str) -> str:
     """The otpauth URI as an inline SVG QR code (segno: pure Python, no image library)."""
     qr = segno.make(uri, error="m")
-    svg: str = qr.svg_inline(scale=5, border=2, title="QR code for your authenticator app")
+    svg: str = qr.svg_inline(
+        scale=5, border=4, omitsize=True, title="QR code for your authenticator app"
+    )
     return svg
 
 

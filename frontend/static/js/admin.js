@@ -23,13 +23,15 @@ async function loadUsers() {
         actions.push(el("button", { type: "button", onclick: () => unlock(u) }, `Unlock ${u.full_name}`));
       }
       if (u.mfa_enabled) {
-        actions.push(el("button", { type: "button", onclick: () => resetMfa(u) },
-          `Reset two-step sign-in of ${u.full_name}`));
+        actions.push(el("button", {
+          type: "button", onclick: () => resetMfa(u),
+          "aria-label": `Reset two-step sign-in of ${u.full_name}`,
+        }, "Reset two-step sign-in"));
       }
       return el("tr", {}, el("td", {}, u.full_name), el("td", {}, u.email), el("td", {}, u.role),
         el("td", {}, locked ? `Locked until ${formatLocal(u.locked_until)}` : "Active"),
         el("td", {}, u.mfa_enabled ? "On" : "Off"),
-        el("td", { class: "stack" }, ...actions));
+        el("td", {}, el("div", { class: "stack" }, ...actions)));
     });
     table.tBodies[0].replaceChildren(...rows);
     table.hidden = false;
