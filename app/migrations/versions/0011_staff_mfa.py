@@ -73,6 +73,10 @@ def downgrade() -> None:
         batch.drop_index("ix_staff_user_email")
         batch.drop_constraint("uq_staff_user_clinic_email", type_="unique")
         batch.drop_column("session_epoch")
-        batch.create_unique_constraint("staff_user_email_key", ["email"])
+        # Named as upgrade() looks for it on each database.
+        sqlite = op.get_bind().dialect.name == "sqlite"
+        batch.create_unique_constraint(
+            "uq_staff_user_email" if sqlite else "staff_user_email_key", ["email"]
+        )
     with op.batch_alter_table("clinic") as batch:
         batch.drop_column("require_mfa")
