@@ -122,8 +122,9 @@ def public_user(user: User, mfa_enabled: bool = False) -> UserPublic:
     return public.model_copy(update={"mfa_enabled": mfa_enabled})
 
 
-def _login_context(**values: object) -> dict[str, object]:
+def _login_context(request: web.Request, **values: object) -> dict[str, object]:
     context: dict[str, object] = {
+        "max_failures": request.app[SETTINGS].login_max_failures,
         "next": "",
         "signed_out": False,
         "email": "",
@@ -152,6 +153,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if staff is not None:
         raise web.HTTPSeeOther(landing_for(staff.role))
     context = _login_context(
+        request,
         next=request.query.get("next", ""),
         signed_out="signed_out" in request.query,
         error=pending.EXPIRED if "expired" in request.query else None,
@@ -175,6 +177,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
             token, claims = await issue_session(request, user)
     except DomainError as exc:
         context = _login_context(
+            request,
             next=next_path,
             error=exc.message,
             email=email,

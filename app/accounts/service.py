@@ -102,7 +102,8 @@ async def authenticate(
     if len(usable) > 1:
         clinics = [await get_clinic(session, u.clinic_id) for u in usable]
         raise ClinicChoiceRequired(
-            "This email and password open accounts in several clinics; choose one.",
+            "This email and password open accounts in several clinics; choose the clinic and "
+            "type your password again.",
             detail={"clinics": [{"id": str(c.id), "name": c.name} for c in clinics]},
         )
     user = usable[0]
