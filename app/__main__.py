@@ -21,7 +21,7 @@ from app.core.config import NOTE_KEY_ID, Settings, SettingsError, load_settings,
 from app.core.db import Database
 from app.core.errors import DomainError
 from app.core.models import Clinic, Role
-from app.demo import DEMO_CLINIC, seed_demo
+from app.demo import DEMO_ACCOUNTS, DEMO_CLINIC, seed_demo
 from app.main import create_app
 from app.migrations import upgrade
 from app.records.crypto import DecryptionError, Keyring
@@ -67,6 +67,11 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {account.role.value:<10} {account.email:<34} {account.password}")
     else:
         print("Demo accounts already present; nothing added.")
+    print(
+        "Admins sign in with two-step sign-in (TOTP): at the first sign-in as "
+        f"{DEMO_ACCOUNTS[0].email} the page shows a QR code; scan it with an authenticator "
+        "app (or type the key it shows) and keep the recovery codes."
+    )
     if visit is not None:
         patient = visit.patient
         print(
@@ -126,6 +131,8 @@ async def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     print(f"created {user.role.value} {user.email} in {clinic.name!r}")
+    if user.role == Role.ADMIN:
+        print("admins use two-step sign-in: the first sign-in sets it up (an authenticator app)")
     return 0
 
 

@@ -11,6 +11,7 @@ import itertools
 import os
 import secrets
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,16 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pyotp
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlmodel import col
 
+from app.accounts.models import StaffMfa
 from app.core.auth import hash_password
 from app.core.config import Settings, load_settings
 from app.core.db import Database
-from app.core.models import Clinic, Patient, Role, User
+from app.core.models import Clinic, Patient, Role, User, utcnow
 from app.main import create_app
 from app.migrations import upgrade
+from app.web.keys import DATABASE
 from tests.support.servers import server_env
 
 PG_URL = os.environ.get("DATABASE_URL")
@@ -151,6 +157,13 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 class StaffAccount:
     user: User
     password: str
+    # Admins need a second factor to sign in: the factory enrols them with this TOTP secret.
+    totp_secret: str | None = None
+
+    def totp_code(self, at: float | None = None) -> str:
+        """The code the person's authenticator app shows at `at` (now by default)."""
+        assert self.totp_secret, "this account has no second factor"
+        return pyotp.TOTP(self.totp_secret).at(time.time() if at is None else at)
 
     @property
     def id(self) -> uuid.UUID:
@@ -175,8 +188,14 @@ class Factory:
         return clinic
 
     async def staff(
-        self, role: Role, clinic: Clinic | None = None, *, password: str | None = None
+        self,
+        role: Role,
+        clinic: Clinic | None = None,
+        *,
+        password: str | None = None,
+        mfa: bool | None = None,
     ) -> StaffAccount:
+        """A staff member; admins (or anyone with `mfa=True`) come with TOTP set up."""
         clinic = clinic or await self.clinic()
         password = password or f"pw-{secrets.token_hex(8)}"
         user = User(
@@ -189,7 +208,19 @@ class Factory:
         async with self.db.session() as session:
             session.add(user)
             await session.commit()
-        return StaffAccount(user=user, password=password)
+        account = StaffAccount(user=user, password=password)
+        if mfa if mfa is not None else role == Role.ADMIN:
+            await self.enrol_mfa(account)
+        return account
+
+    async def enrol_mfa(self, account: StaffAccount) -> None:
+        """Set up TOTP for the account as its enrolment page would."""
+        account.totp_secret = pyotp.random_base32()
+        async with self.db.session() as session:
+            session.add(
+                StaffMfa(user_id=account.id, secret=account.totp_secret, enabled_at=utcnow())
+            )
+            await session.commit()
 
     async def patient(self, clinic: Clinic | None = None, **fields: Any) -> Patient:
         clinic = clinic or await self.clinic()
@@ -214,25 +245,50 @@ def factory(db: Database) -> Factory:
     return Factory(db)
 
 
+async def fresh_totp_code(db: Database, account: StaffAccount) -> str:
+    """The current code, usable even if this account signed in moments ago: a code is accepted
+    once, and tests sign one admin in several times within one 30-second step, which a person
+    cannot. So the record of the used step is cleared first (a test-only shortcut)."""
+    async with db.session() as session:
+        await session.exec(
+            sa.update(StaffMfa).where(col(StaffMfa.user_id) == account.id).values(last_step=None)
+        )
+        await session.commit()
+    return account.totp_code()
+
+
 async def bearer_login(client: TestClient, account: StaffAccount) -> dict[str, str]:
-    """Sign in through the API; return headers that authenticate as a Bearer client."""
+    """Sign in through the API (with the second factor when the account has one); return
+    headers that authenticate as a Bearer client."""
     resp = await client.post(
         "/api/auth/login", json={"email": account.user.email, "password": account.password}
     )
     assert resp.status == 200, await resp.text()
     body = await resp.json()
+    if body.get("mfa") == "verify":
+        code = await fresh_totp_code(client.app[DATABASE], account)
+        resp = await client.post(
+            "/api/auth/mfa", json={"mfa_token": body["mfa_token"], "code": code}
+        )
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
     client.session.cookie_jar.clear()
     return {"Authorization": f"Bearer {body['token']}"}
 
 
 async def cookie_login(client: TestClient, account: StaffAccount) -> str:
-    """Sign in through the login form; the client keeps the cookie. Returns the CSRF token."""
+    """Sign in through the login form (and the code form when the account has a second
+    factor); the client keeps the cookie. Returns the CSRF token."""
     resp = await client.post(
         "/login",
         data={"email": account.user.email, "password": account.password},
         allow_redirects=False,
     )
     assert resp.status == 303, await resp.text()
+    if resp.headers["Location"].startswith("/login/mfa"):
+        code = await fresh_totp_code(client.app[DATABASE], account)
+        resp = await client.post("/login/mfa", data={"code": code}, allow_redirects=False)
+        assert resp.status == 303, await resp.text()
     me = await client.get("/api/me")
     assert me.status == 200
     token: str = (await me.json())["csrf_token"]

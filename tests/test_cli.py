@@ -41,6 +41,9 @@ async def test_seed_demo_is_idempotent_and_prints_passwords_once(database_url, t
     first = run(["seed-demo"], env)
     assert first.returncode == 0, first.stderr
     assert "admin@riverside.example" in first.stdout and "demo-admin-password" in first.stdout
+    assert (
+        "at the first sign-in as admin@riverside.example the page shows a QR code" in first.stdout
+    )
     second = run(["seed-demo"], env)
     assert second.returncode == 0
     assert "already present" in second.stdout and "password" not in second.stdout

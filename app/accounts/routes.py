@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from app.accounts import service
+from app.accounts import mfa, pending, service
+from app.accounts.mfa import Stage
 from app.accounts.schemas import ClinicPublic, ClinicUpdate, LoginIn, UserCreate, UserPublic
 from app.core import audit
 from app.core.auth import SessionClaims, csrf_token_for, issue_session_token, session_expiry
@@ -52,19 +55,18 @@ def safe_next(target: str | None, role: Role) -> str:
     return landing_for(role)
 
 
-async def _sign_in(request: web.Request, login: LoginIn) -> tuple[User, str, SessionClaims]:
-    """Check credentials, audit the outcome, and issue a session token."""
-    db = request.app[DATABASE]
-    settings = request.app[SETTINGS]
+async def check_password(request: web.Request, login: LoginIn) -> User:
+    """The user these credentials open; every refusal is audited with its real reason."""
     try:
-        async with db.session() as session:
-            user = await service.authenticate(
+        async with request.app[DATABASE].session() as session:
+            return await service.authenticate(
                 session,
-                settings=settings,
+                settings=request.app[SETTINGS],
                 limiter=request.app[RATE_LIMITER],
                 email=str(login.email),
                 password=login.password,
                 client_addr=client_addr(request),
+                clinic_id=login.clinic_id,
             )
     except DomainError as exc:
         await record(
@@ -73,15 +75,64 @@ async def _sign_in(request: web.Request, login: LoginIn) -> tuple[User, str, Ses
             "auth.login",
             outcome=audit.FAILURE,
             object_type="staff_user",
-            detail=f"{exc.code}: {service.normalize_email(str(login.email))}",
+            detail=f"{getattr(exc, 'why', exc.code)}: {service.normalize_email(str(login.email))}",
         )
         raise
+
+
+async def issue_session(
+    request: web.Request, user: User, *, how: str = "password"
+) -> tuple[str, SessionClaims]:
+    """Every factor is in: a session token, failures forgotten, the sign-in audited."""
+    async with request.app[DATABASE].session() as session:
+        await service.clear_failures(session, user)
     token, claims = issue_session_token(
-        settings, user_id=user.id, clinic_id=user.clinic_id, role=user.role
+        request.app[SETTINGS],
+        user_id=user.id,
+        clinic_id=user.clinic_id,
+        role=user.role,
+        epoch=user.session_epoch,
     )
     signed_in = Actor("staff", user.id, user.role.value, user.clinic_id, client_addr(request))
-    await record(request, signed_in, "auth.login", object_type="staff_user", object_id=user.id)
-    return user, token, claims
+    await record(
+        request, signed_in, "auth.login", object_type="staff_user", object_id=user.id, detail=how
+    )
+    return token, claims
+
+
+async def second_step(request: web.Request, user: User) -> Stage:
+    async with request.app[DATABASE].session() as session:
+        return await mfa.stage_of(session, user)
+
+
+def session_body(
+    request: web.Request, user: User, token: str, claims: SessionClaims
+) -> dict[str, Any]:
+    return {
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": datetime.fromtimestamp(claims.expires_at, UTC).isoformat(),
+        "csrf_token": csrf_token_for(request.app[SETTINGS], claims.jti),
+        "user": UserPublic.model_validate(user, from_attributes=True).model_dump(mode="json"),
+    }
+
+
+def public_user(user: User, mfa_enabled: bool = False) -> UserPublic:
+    public = UserPublic.model_validate(user, from_attributes=True)
+    return public.model_copy(update={"mfa_enabled": mfa_enabled})
+
+
+def _login_context(request: web.Request, **values: object) -> dict[str, object]:
+    context: dict[str, object] = {
+        "max_failures": request.app[SETTINGS].login_max_failures,
+        "next": "",
+        "signed_out": False,
+        "email": "",
+        "error": None,
+        "clinics": [],
+    }
+    context.update(values)
+    return context
 
 
 async def _sign_out(request: web.Request, staff: Staff) -> None:
@@ -101,11 +152,12 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     staff = await optional_staff(request)
     if staff is not None:
         raise web.HTTPSeeOther(landing_for(staff.role))
-    context = {
-        "next": request.query.get("next", ""),
-        "signed_out": "signed_out" in request.query,
-        "email": "",
-    }
+    context = _login_context(
+        request,
+        next=request.query.get("next", ""),
+        signed_out="signed_out" in request.query,
+        error=pending.EXPIRED if "expired" in request.query else None,
+    )
     return aiohttp_jinja2.render_template("accounts/login.html", request, context)
 
 
@@ -114,16 +166,35 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     next_path = str(form.get("next", ""))
     email = str(form.get("email", ""))
+    fields: dict[str, object] = {"email": email, "password": str(form.get("password", ""))}
+    if form.get("clinic_id"):
+        fields["clinic_id"] = str(form.get("clinic_id"))
     try:
-        login = parse_model(LoginIn, {"email": email, "password": str(form.get("password", ""))})
-        user, token, claims = await _sign_in(request, login)
+        login = parse_model(LoginIn, fields)
+        user = await check_password(request, login)
+        stage = await second_step(request, user)
+        if stage is Stage.NONE:
+            token, claims = await issue_session(request, user)
     except DomainError as exc:
-        context = {"next": next_path, "error": exc.message, "email": email, "signed_out": False}
+        context = _login_context(
+            request,
+            next=next_path,
+            error=exc.message,
+            email=email,
+            clinics=exc.detail.get("clinics", []),
+        )
         return aiohttp_jinja2.render_template(
             "accounts/login.html", request, context, status=exc.status
         )
-    response = web.HTTPSeeOther(safe_next(next_path, user.role))
-    set_session_cookie(response, request, token, claims)
+    if stage is Stage.NONE:
+        response = web.HTTPSeeOther(safe_next(next_path, user.role))
+        set_session_cookie(response, request, token, claims)
+    else:
+        step = "/login/mfa" if stage is Stage.VERIFY else "/login/enrol"
+        response = web.HTTPSeeOther(f"{step}?{urlencode({'next': next_path})}")
+        pending.set_cookie(
+            response, request.app[SETTINGS], pending.issue(request.app[SETTINGS], user, stage)
+        )
     raise response
 
 
@@ -140,16 +211,15 @@ async def logout_form(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/auth/login")
 async def api_login(request: web.Request) -> web.Response:
     login = await read_json(request, LoginIn)
-    user, token, claims = await _sign_in(request, login)
-    response = web.json_response(
-        {
-            "token": token,
-            "token_type": "Bearer",
-            "expires_at": datetime.fromtimestamp(claims.expires_at, UTC).isoformat(),
-            "csrf_token": csrf_token_for(request.app[SETTINGS], claims.jti),
-            "user": UserPublic.model_validate(user, from_attributes=True).model_dump(mode="json"),
-        }
-    )
+    user = await check_password(request, login)
+    stage = await second_step(request, user)
+    if stage is not Stage.NONE:
+        # Not a session: only the second-factor step (`/api/auth/mfa…`) reads this token.
+        return web.json_response(
+            {"mfa": stage.value, "mfa_token": pending.issue(request.app[SETTINGS], user, stage)}
+        )
+    token, claims = await issue_session(request, user)
+    response = web.json_response(session_body(request, user, token, claims))
     set_session_cookie(response, request, token, claims)
     return response
 
@@ -206,7 +276,8 @@ async def list_users(request: web.Request) -> web.Response:
     staff = await authorize(request, Role.ADMIN, Role.SCHEDULER)
     async with request.app[DATABASE].session() as session:
         users = await service.list_clinic_users(session, clinic_id=staff.clinic_id)
-    return model_response([UserPublic.model_validate(u, from_attributes=True) for u in users])
+        with_mfa = await mfa.enrolled_user_ids(session, [u.id for u in users])
+    return model_response([public_user(u, u.id in with_mfa) for u in users])
 
 
 @routes.post("/api/users")
@@ -225,7 +296,7 @@ async def create_user(request: web.Request) -> web.Response:
     return model_response(UserPublic.model_validate(user, from_attributes=True), status=201)
 
 
-async def _clinic_user(request: web.Request, staff: Staff) -> User:
+async def clinic_user(request: web.Request, staff: Staff) -> User:
     user_id = path_uuid(request, "user_id")
     try:
         async with request.app[DATABASE].session() as session:
@@ -242,14 +313,16 @@ async def _clinic_user(request: web.Request, staff: Staff) -> User:
 @routes.get("/api/users/{user_id}")
 async def get_user(request: web.Request) -> web.Response:
     staff = await authorize(request, Role.ADMIN, Role.SCHEDULER)
-    user = await _clinic_user(request, staff)
-    return model_response(UserPublic.model_validate(user, from_attributes=True))
+    user = await clinic_user(request, staff)
+    async with request.app[DATABASE].session() as session:
+        enrolled = await mfa.enrolled(session, user.id) is not None
+    return model_response(public_user(user, enrolled))
 
 
 @routes.post("/api/users/{user_id}/unlock")
 async def unlock_user(request: web.Request) -> web.Response:
     staff = await authorize(request, Role.ADMIN)
-    user = await _clinic_user(request, staff)
+    user = await clinic_user(request, staff)
     async with request.app[DATABASE].session() as session:
         user = await service.unlock_user(session, user=user)
     await record(

@@ -54,6 +54,8 @@ class SessionClaims:
     jti: str
     auth_time: int
     expires_at: int
+    # The user's session epoch when issued; a session of an older epoch has been ended.
+    epoch: int = 0
 
 
 def issue_session_token(
@@ -65,10 +67,11 @@ def issue_session_token(
     jti: str | None = None,
     auth_time: int | None = None,
     now: int | None = None,
+    epoch: int = 0,
 ) -> tuple[str, SessionClaims]:
     """A token that lives for the idle lifetime, never past the absolute one.
 
-    Refreshing keeps `jti` and `auth_time`, so logout revokes every refreshed copy.
+    Refreshing keeps `jti`, `auth_time` and `epoch`, so logout revokes every refreshed copy.
     """
     now = int(time.time()) if now is None else now
     auth_time = now if auth_time is None else auth_time
@@ -82,6 +85,7 @@ def issue_session_token(
         jti=jti or secrets.token_hex(16),
         auth_time=auth_time,
         expires_at=expires_at,
+        epoch=epoch,
     )
     payload = {
         "sub": str(user_id),
@@ -90,6 +94,7 @@ def issue_session_token(
         "jti": claims.jti,
         "iat": now,
         "auth_time": auth_time,
+        "epoch": epoch,
         "exp": expires_at,
         "aud": JWT_AUDIENCE,
         "iss": JWT_ISSUER,
@@ -118,6 +123,7 @@ def decode_session_token(settings: Settings, token: str) -> SessionClaims:
             jti=str(payload["jti"]),
             auth_time=auth_time,
             expires_at=int(payload["exp"]),
+            epoch=int(payload.get("epoch", 0)),
         )
     except jwt.ExpiredSignatureError:
         raise NotAuthenticated("Your session has expired; please sign in again.") from None
@@ -216,6 +222,11 @@ class RedisRateLimiter:
             pipe.expire(name, window_seconds + 5)
             count, _ = await pipe.execute()
         return int(count)
+
+
+def session_is_current(claims: SessionClaims, session_epoch: int) -> bool:
+    """Whether nothing has ended the user's sessions since this one began."""
+    return claims.epoch == session_epoch
 
 
 def session_expiry(claims: SessionClaims, settings: Settings) -> datetime:

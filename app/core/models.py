@@ -49,6 +49,8 @@ class Clinic(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     # Shown to patients who need a person: a locked join link, a visit they cannot reach.
     phone: str | None = Field(default=None, max_length=40)
+    # Every staff member must pass a second factor (admins always must).
+    require_mfa: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
@@ -64,13 +66,19 @@ class UserBase(SQLModel):
 
 class User(UserBase, table=True):
     __tablename__ = "staff_user"
+    # Unique per clinic, not across clinics: an admin creating a user must not learn that the
+    # address is used in another clinic (sign-in tells such accounts apart by their password).
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "email", name="uq_staff_user_clinic_email"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
-    email: str = Field(max_length=254, unique=True)
+    email: str = Field(max_length=254, index=True)
     password_hash: str = Field(max_length=255)
     is_active: bool = True
     failed_logins: int = 0
+    # Sessions carry the epoch they were issued in; raising it ends all of them (a password
+    # change, an MFA reset, MFA becoming required).
+    session_epoch: int = 0
     locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 

@@ -15,7 +15,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Signing in starts a session, so there is no session token to check; the Origin check applies.
-CSRF_EXEMPT_PATHS = frozenset({"/login", "/api/auth/login"})
+# The second-factor steps of signing in belong to it (their state is a SameSite=Strict cookie).
+CSRF_EXEMPT_PATHS = frozenset(
+    {"/login", "/api/auth/login", "/login/mfa", "/login/enrol", "/api/auth/mfa"}
+)
 
 
 def csrf_token(request: web.Request, staff: Staff) -> str:

@@ -16,7 +16,7 @@ from typing import Literal
 from aiohttp import web
 
 from app.core import audit, tokens
-from app.core.auth import SessionClaims, decode_session_token
+from app.core.auth import SessionClaims, decode_session_token, session_is_current
 from app.core.config import Settings
 from app.core.errors import DomainError, Forbidden, NotAuthenticated
 from app.core.models import Role, User
@@ -109,6 +109,8 @@ async def _load_staff(request: web.Request) -> Staff:
         user = await session.get(User, claims.user_id)
     if user is None or not user.is_active or user.clinic_id != claims.clinic_id:
         raise NotAuthenticated("This account can no longer sign in.")
+    if not session_is_current(claims, user.session_epoch):
+        raise NotAuthenticated("This session was ended; please sign in again.")
     return Staff(user=user, claims=claims, via_cookie=via_cookie)
 
 

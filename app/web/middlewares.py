@@ -152,6 +152,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
                 role=staff.role,
                 jti=staff.claims.jti,
                 auth_time=staff.claims.auth_time,
+                epoch=staff.claims.epoch,
             )
             set_session_cookie(response, request, token, claims)
     return response

@@ -1,4 +1,4 @@
-// Admin page: staff list (with unlock), adding staff, and the clinic's audit trail.
+// Admin page: staff list (unlock, MFA reset), adding staff, the clinic's MFA rule, the audit trail.
 import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
 import { formatLocal } from "./shared/format.js";
@@ -18,12 +18,20 @@ async function loadUsers() {
     for (const u of users) staffNames.set(u.id, u.full_name);
     const rows = users.map((u) => {
       const locked = u.locked_until && new Date(u.locked_until) > new Date();
-      const action = locked
-        ? el("button", { type: "button", onclick: () => unlock(u) }, `Unlock ${u.full_name}`)
-        : "";
+      const actions = [];
+      if (locked) {
+        actions.push(el("button", { type: "button", onclick: () => unlock(u) }, `Unlock ${u.full_name}`));
+      }
+      if (u.mfa_enabled) {
+        actions.push(el("button", {
+          type: "button", onclick: () => resetMfa(u),
+          "aria-label": `Reset two-step sign-in of ${u.full_name}`,
+        }, "Reset two-step sign-in"));
+      }
       return el("tr", {}, el("td", {}, u.full_name), el("td", {}, u.email), el("td", {}, u.role),
         el("td", {}, locked ? `Locked until ${formatLocal(u.locked_until)}` : "Active"),
-        el("td", {}, action));
+        el("td", {}, u.mfa_enabled ? "On" : "Off"),
+        el("td", {}, el("div", { class: "stack" }, ...actions)));
     });
     table.tBodies[0].replaceChildren(...rows);
     table.hidden = false;
@@ -44,6 +52,55 @@ async function unlock(user) {
     status.textContent = err.message;
   }
 }
+
+async function resetMfa(user) {
+  const status = document.getElementById("users-status");
+  const ok = window.confirm(`Reset two-step sign-in of ${user.full_name}? They are signed out `
+    + "everywhere and set it up again at their next sign-in. Do this only after you have spoken to them.");
+  if (!ok) return;
+  status.textContent = "Resetting…";
+  try {
+    await api("POST", `/api/users/${user.id}/mfa/reset`);
+    await loadUsers();
+    status.textContent = `Two-step sign-in of ${user.full_name} is reset.`;
+  } catch (err) {
+    status.textContent = err.message;
+  }
+}
+
+async function loadPolicy() {
+  const box = document.getElementById("require-mfa");
+  const status = document.getElementById("require-mfa-status");
+  try {
+    const me = await api("GET", "/api/me");
+    box.checked = me.clinic.require_mfa;
+    box.disabled = false;
+    status.textContent = box.checked ? "Everyone signs in with a code." : "Only admins must sign in with a code.";
+  } catch (err) {
+    status.textContent = err.message;
+    status.className = "error";
+  }
+}
+
+document.getElementById("require-mfa").addEventListener("change", async (event) => {
+  const box = event.target;
+  const status = document.getElementById("require-mfa-status");
+  box.disabled = true;
+  status.textContent = "Saving…";
+  try {
+    const clinic = await api("PUT", "/api/clinic/security", { require_mfa: box.checked });
+    box.checked = clinic.require_mfa;
+    status.textContent = clinic.require_mfa
+      ? "Saved: everyone signs in with a code. Staff without it set it up at their next sign-in."
+      : "Saved: only admins must sign in with a code.";
+    await loadUsers();
+  } catch (err) {
+    box.checked = !box.checked;
+    status.textContent = err.message;
+  } finally {
+    box.disabled = false;
+  }
+});
 
 async function loadAudit() {
   const status = document.getElementById("audit-status");
@@ -80,6 +137,7 @@ document.getElementById("new-user").addEventListener("submit", async (event) => 
   }
 });
 
+loadPolicy();
 loadUsers().then(loadAudit);
 
 // The clinic's phone number, which patient pages show.
