@@ -13,11 +13,12 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright, expect
 from sqlmodel import select
 
+from app.core.db import Database
 from app.core.models import Patient, Role
 from app.main import create_app
 from app.web.keys import DATABASE
 from scheduling.models import OutboxMessage, OutboxStatus
-from tests.conftest import Factory, StaffAccount
+from tests.conftest import Factory, StaffAccount, fresh_totp_code
 from tests.scheduling.conftest import SchedulingFactory, free_port
 from tests.support import chromium
 from tests.support.waiting import wait_for
@@ -129,11 +130,18 @@ def _next_slot() -> datetime:
     return soon + timedelta(minutes=(30 - soon.minute % 30) % 30)
 
 
-async def _sign_in(page: Page, base: str, account: StaffAccount) -> None:
+async def _sign_in(
+    page: Page, base: str, account: StaffAccount, db: Database | None = None
+) -> None:
     await page.goto(f"{base}/login")
     await page.fill("#email", account.user.email)
     await page.fill("#password", account.password)
     await page.click("button[type=submit]")
+    if account.totp_secret:  # admins pass the code step
+        assert db is not None
+        await page.wait_for_url(f"{base}/login/mfa**")
+        await page.get_by_label("Code").fill(await fresh_totp_code(db, account))
+        await page.get_by_role("button", name="Continue").click()
 
 
 async def _book(page: Page, start: datetime, name: str = "Maria Lopez") -> None:
@@ -274,7 +282,7 @@ async def test_phone_only_patient_warns_and_failed_email_is_retried_by_an_admin(
             await page.screenshot(path=f"{SHOTS}-scheduler-failed-1280.png", full_page=True)
 
             await context.clear_cookies()
-            await _sign_in(page, base, clinic.admin)
+            await _sign_in(page, base, clinic.admin, db)
             await page.wait_for_url(f"{base}/admin")
             await expect(page.locator("#mail-alert")).to_contain_text("could not be delivered")
             await page.screenshot(path=f"{SHOTS}-admin-alert-1280.png", full_page=True)

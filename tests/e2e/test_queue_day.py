@@ -136,7 +136,7 @@ async def test_the_patients_name_leads_to_the_chart_for_those_who_read_it(
 
     # Admins read records too; schedulers see the name and state only.
     admin_page = await browsers()
-    await sign_in(admin_page, admin, "/scheduler/queues")
+    await sign_in(admin_page, admin, "/scheduler/queues", factory.db)
     await expect(row(admin_page, v.appointment.id).get_by_role("link", name=name)).to_be_visible()
     scheduler_page = await browsers()
     await sign_in(scheduler_page, v.scheduler, "/scheduler/queues")
@@ -372,7 +372,7 @@ async def test_an_admin_sets_the_phone_patients_see(
     admin = await factory.staff(Role.ADMIN, v.clinic)
     for width in (1280, 390):
         page = await browsers(width)
-        await sign_in(page, admin, "/admin")
+        await sign_in(page, admin, "/admin", factory.db)
         phone = page.get_by_label("Phone number for patients")
         await expect(page.locator("#clinic-status")).to_contain_text("no phone number yet")
         await phone.fill("call me")
@@ -407,7 +407,7 @@ async def test_an_admin_sets_the_phone_patients_see(
         await patient.screenshot(path=shot(f"join-{width}.png"), full_page=True)
     # The admin page itself fits a phone: wide tables scroll inside their cards.
     phone_admin = await browsers(390)
-    await sign_in(phone_admin, admin, "/admin")
+    await sign_in(phone_admin, admin, "/admin", factory.db)
     await expect(phone_admin.locator("#audit-table tbody tr").first).to_be_visible()
     overflow = await phone_admin.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
