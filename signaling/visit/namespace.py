@@ -37,6 +37,7 @@ from signaling.server import SOCKET_SERVER
 from signaling.visit import attendance, guests
 from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
+from signaling.visit.offer_limits import check_offer
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class VisitNamespace(GuardedNamespace):
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
+        check_offer(self, who.visit.id, who.participant_id, data)
         offer_in = parse_model(OfferIn, data)
         async with self.db.session() as session:
             await visits.require_open(session, who.visit.id)
