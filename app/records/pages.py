@@ -19,9 +19,11 @@ from app.records.access import (
     READERS,
     BreakGlassRequired,
     clinic_patient,
+    in_care,
     note_patient_id,
     readable_patient,
 )
+from app.records.access import open_break_glass as open_break_glass_access
 from app.records.consult_notes import patient_record, read_note
 from app.records.keys import NOTE_KEYRING
 from app.records.routes import open_break_glass, review_break_glass
@@ -67,10 +69,17 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     except BreakGlassRequired:
         # The refusal is audited; the page offers to break the glass instead of a dead end.
         return await _break_glass_form(request, patient_id, status=403)
+    async with request.app[DATABASE].session() as session:
+        glass = (
+            None
+            if await in_care(session, actor, patient_id)
+            else (await open_break_glass_access(session, actor, patient_id))
+        )
     context = {
         "staff": staff,
         "patient": patient,
         "notes": notes,
+        "glass_until": glass.expires_at if glass is not None else None,
         "sections": [(name, SECTION_LABELS[name]) for name in SECTION_NAMES],
         "can_write": staff.role == Role.PROVIDER,
     }
