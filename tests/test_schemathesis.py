@@ -6,7 +6,8 @@ deterministic: hypothesis derandomized, no example database.
 
 Each operation runs twice: as a provider (the records, with a patient in their care) and as an
 admin (staff, audit, break-glass review, scheduling set-up). Path parameters are drawn from the
-generated values and from objects that exist (the seeded patient, note, staff and appointment),
+generated values and from objects that exist (the seeded patient, note, staff, appointment and
+visit),
 so the handlers behind the 404s run too. Signing out runs last.
 """
 
@@ -28,6 +29,7 @@ from sqlmodel import select
 
 from app.core.models import Role
 from scheduling.models import AvailabilityRule, ProviderSchedule
+from signaling.models import Visit
 from tests.conftest import Factory, StaffAccount
 from tests.records.conftest import put_in_care
 from tests.support.servers import Server, app_server
@@ -61,8 +63,17 @@ async def seed(factory: Factory) -> Seeded:
                 schedule_id=schedule.id, weekday=0, start_time=time(9), end_time=time(0)
             )
         )
+        # The appointment's video visit, still open: guests, attendance, ICE servers, its note.
+        visit = Visit(
+            appointment_id=appointment.id,
+            clinic_id=clinic.id,
+            provider_id=provider.id,
+            patient_id=patient.id,
+        )
+        session.add(visit)
         await session.commit()
     known = {
+        "visit_id": str(visit.id),
         "patient_id": str(patient.id),
         "provider_id": str(provider.id),
         "user_id": str(provider.id),
