@@ -21,6 +21,7 @@ from signaling.auth import request_of
 log = logging.getLogger(__name__)
 
 LIFECYCLE_EVENTS = frozenset({"connect", "disconnect"})
+LOG_LIMITED_EVERY = 60.0  # seconds between two "rate limited" log lines of one socket
 
 
 def error_ack(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
@@ -87,6 +88,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app = app
         # Per connection, kept in this process (a socket lives in one process).
         self._buckets: dict[str, TokenBucket] = {}
+        self._limited: dict[str, float] = {}  # when each socket's refusal was last logged
         self._sessions: dict[str, StaffSocket] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -120,12 +122,18 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event in LIFECYCLE_EVENTS:
             if event == "disconnect" and args:
                 self._buckets.pop(args[0], None)
+                self._limited.pop(args[0], None)
                 self._sessions.pop(args[0], None)
             return await super().trigger_event(event, *args)
         sid = args[0] if args else "?"
         bucket = self._buckets.setdefault(sid, TokenBucket(self.events_per_second, self.burst))
         if not bucket.take():
-            log.warning("rate limited %s on %s: %s", sid, self.namespace, event)
+            # Logged once a minute per socket, not once per refused event: a flood must not
+            # flood the log too.
+            now = time.monotonic()
+            if now - self._limited.get(sid, -LOG_LIMITED_EVERY) >= LOG_LIMITED_EVERY:
+                self._limited[sid] = now
+                log.warning("rate limited %s on %s: %s", sid, self.namespace, event)
             return error_ack("rate_limited", "Too many messages; slow down.")
         if not callable(getattr(self, f"on_{event}", None)):
             log.warning("unknown event %r from %s on %s", event, sid, self.namespace)

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from app.core.models import Role
 from tests.conftest import Factory, bearer_login
+from tests.records.conftest import put_in_care
 
 # What a client sends as JSON "x\ud83d" (half of an emoji) and "x\u0000y".
 BROKEN_TEXT = {"lone surrogate": "x\ud83d", "NUL": "x\x00y"}
@@ -29,7 +30,9 @@ async def test_notes_refuse_broken_text_and_keep_what_was_there(
 ) -> None:
     clinic = await factory.clinic()
     patient = await factory.patient(clinic)
-    headers = await bearer_login(client, await factory.staff(Role.PROVIDER, clinic))
+    provider = await factory.staff(Role.PROVIDER, clinic)
+    await put_in_care(factory.db, clinic, patient, provider, days_ago=30)
+    headers = await bearer_login(client, provider)
     notes_url = f"/api/patients/{patient.id}/notes"
 
     for text in BROKEN_TEXT.values():

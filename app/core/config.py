@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     note_keys: SecretStr | None = None
     note_active_key: str | None = Field(default=None, max_length=32)
     max_note_chars: int = Field(default=50_000, ge=100, le=1_000_000)
+    # Minimum necessary: how long a "break the glass" access to a record lasts.
+    break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
     @model_validator(mode="after")
     def _check_note_keys(self) -> Settings:

@@ -57,3 +57,19 @@ class NoteAddendum(SQLModel, table=True):
     key_id: str = Field(max_length=32)
     body: bytes = Field(sa_type=sa.LargeBinary())
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(index=True))
+
+
+class BreakGlassAccess(SQLModel, table=True):
+    """A staff member's time-limited access to a patient's record outside their care
+    relationship ("break the glass"), with the reason they gave; the clinic's admins review
+    these. The reason is stored as given (it names why, not the patient's condition)."""
+
+    __tablename__ = "break_glass_access"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
+    user_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
+    reason: str = Field(max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(index=True))
+    expires_at: datetime = Field(sa_column=utc_column())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from app.records.schemas import (
     AddendumCreate,
     AddendumPublic,
+    BreakGlassCreate,
+    BreakGlassPublic,
     NoteCreate,
     NotePublic,
     NoteSave,
@@ -32,7 +34,8 @@ def _also_ok(op: Spec, status: str) -> Spec:
 RECORDS_PATHS: Spec = {
     "/api/patients/{patient_id}/record": {
         "get": operation(
-            "Demographics and notes of a patient (provider, admin); other clinics' are 404",
+            "Demographics and notes of a patient (a provider in their care, or after breaking the "
+            "glass); 403 `break_glass_required` otherwise; other clinics' are 404",
             tag=TAG,
             ok=ref("PatientRecord"),
             errors=(401, 403, 404),
@@ -118,6 +121,28 @@ RECORDS_PATHS: Spec = {
             "200",
         )
     },
+    "/api/patients/{patient_id}/break-glass": {
+        "post": operation(
+            "Break the glass: open a patient's record outside the caller's care relationship "
+            "for OPENCONSULT_BREAK_GLASS_MINUTES, giving a reason (provider, admin); audited and "
+            "listed for the clinic's admins. Record reads outside the care relationship answer "
+            "403 `break_glass_required` until then; 400 when the patient is in the caller's care",
+            tag=TAG,
+            body=ref("BreakGlassCreate"),
+            ok=ref("BreakGlassPublic"),
+            status="201",
+            errors=(400, 401, 403, 404),
+            params=[PATIENT_ID],
+        )
+    },
+    "/api/break-glass": {
+        "get": operation(
+            "The clinic's break-glass accesses, newest first, for review (admin)",
+            tag=TAG,
+            ok={"type": "array", "items": ref("BreakGlassPublic")},
+            errors=(401, 403),
+        )
+    },
     "/api/join/{token}/summary": {
         "get": operation(
             "The patient's summary of their ended visit (patient session cookie from the link): "
@@ -149,6 +174,8 @@ RECORDS_SCHEMAS: dict[str, Spec] = _flatten(
     schemas_of(
         AddendumCreate,
         AddendumPublic,
+        BreakGlassCreate,
+        BreakGlassPublic,
         NoteCreate,
         NotePublic,
         NoteSave,

@@ -12,22 +12,25 @@ import uuid
 from functools import partial
 
 from aiohttp import web
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.models import Role
-from app.records import access, addenda, consult_notes, drafts
+from app.records import access, addenda, break_glass, consult_notes, drafts
 from app.records.access import READERS
 from app.records.keys import NOTE_KEYRING
 from app.records.schemas import (
     AddendumCreate,
     AddendumPublic,
+    BreakGlassCreate,
+    BreakGlassPublic,
     NoteCreate,
     NotePublic,
     NoteSave,
     NoteSign,
     PatientRecord,
 )
-from app.web.api import model_response, path_uuid, read_json
+from app.web.api import model_response, parse_model, path_uuid, read_json
 from app.web.audited import Recorded, run_audited
 from app.web.identity import authorize, staff_actor
 from app.web.keys import DATABASE, SETTINGS
@@ -242,3 +245,65 @@ async def add_addendum(request: web.Request) -> web.Response:
         recorded=_addendum_recorded,
     )
     return model_response(addendum, status=201)
+
+
+async def open_break_glass(request: web.Request, patient_id: uuid.UUID) -> BreakGlassPublic:
+    """Break the glass for the signed-in reader (API and form alike), audited with the reason."""
+    actor = staff_actor(request, await authorize(request, *READERS))
+
+    async def work(session: AsyncSession) -> BreakGlassPublic:
+        if request.content_type == "application/json":
+            wanted = await read_json(request, BreakGlassCreate)
+        else:
+            form = await request.post()
+            wanted = parse_model(BreakGlassCreate, {"reason": str(form.get("reason", ""))})
+        return await break_glass.break_glass(
+            session,
+            actor=actor,
+            writes=request.app[DATABASE].write_queue(),
+            patient_id=patient_id,
+            request=wanted,
+            minutes=request.app[SETTINGS].break_glass_minutes,
+        )
+
+    return await run_audited(
+        request,
+        actor,
+        work,
+        action="record.break_glass",
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+        recorded=lambda opened: Recorded(
+            object_type="break_glass",
+            object_id=opened.id,
+            patient_id=opened.patient_id,
+            detail=f"until {opened.expires_at.isoformat(timespec='seconds')}: {opened.reason}",
+        ),
+    )
+
+
+@routes.post("/api/patients/{patient_id}/break-glass")
+async def break_the_glass(request: web.Request) -> web.Response:
+    opened = await open_break_glass(request, path_uuid(request, "patient_id"))
+    return model_response(opened, status=201)
+
+
+async def review_break_glass(request: web.Request) -> list[BreakGlassPublic]:
+    """The clinic's break-glass accesses for its admins; the review itself is audited."""
+    actor = staff_actor(request, await authorize(request, Role.ADMIN))
+    return await run_audited(
+        request,
+        actor,
+        partial(break_glass.review, actor=actor),
+        action="break_glass.review",
+        object_type="clinic",
+        object_id=actor.clinic_id,
+        recorded=lambda rows: Recorded(detail=f"{len(rows)} accesses"),
+    )
+
+
+@routes.get("/api/break-glass")
+async def list_break_glass(request: web.Request) -> web.Response:
+    rows: list[BaseModel] = list(await review_break_glass(request))
+    return model_response(rows)

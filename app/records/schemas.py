@@ -93,3 +93,26 @@ class PatientRecord(BaseModel):
 
     patient: PatientPublic
     notes: list[NotePublic]
+
+
+class BreakGlassCreate(BaseModel):
+    """Why the staff member must read a record outside their care relationship."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=10, max_length=500)
+
+
+class BreakGlassPublic(BaseModel):
+    """One break-glass access, as the person who opened it and the clinic's admins see it."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    user_id: uuid.UUID
+    user_name: str
+    user_role: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    open: bool

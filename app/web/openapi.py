@@ -74,6 +74,28 @@ def path_param(name: str, description: str) -> Spec:
     }
 
 
+# A time of day on a wall clock ("09:00", "00:00:00"): the clinic's and providers' hours are in
+# their own zone, so these times carry no offset, which JSON Schema's `format: time` (RFC 3339
+# full-time) demands.
+WALL_CLOCK_TIME: Spec = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "description": "A time of day without offset, HH:MM[:SS], in the zone the object names",
+}
+
+
+def _wall_clock_times(node: object) -> object:
+    """The schema with every `format: time` string replaced by WALL_CLOCK_TIME."""
+    if isinstance(node, list):
+        return [_wall_clock_times(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("format") == "time" and node.get("type") == "string":
+        kept = {k: v for k, v in node.items() if k not in {"format", "type"}}
+        return {**WALL_CLOCK_TIME, **kept}
+    return {key: _wall_clock_times(value) for key, value in node.items()}
+
+
 def schemas_of(*models: type[BaseModel]) -> dict[str, Spec]:
     """Component schemas of `models`, their nested definitions (enums…) hoisted beside them."""
     found: dict[str, Spec] = {}
@@ -81,7 +103,9 @@ def schemas_of(*models: type[BaseModel]) -> dict[str, Spec]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         found.update(schema.pop("$defs", {}))
         found[model.__name__] = schema
-    return found
+    fixed = _wall_clock_times(found)
+    assert isinstance(fixed, dict)
+    return fixed
 
 
 PLATFORM_PATHS: Spec = {

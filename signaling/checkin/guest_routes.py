@@ -55,6 +55,7 @@ class GuestCheckIn(CheckInSteps[GuestArrival]):
             arrival = await guests.resolve_link(
                 session, request.app[SETTINGS], request.match_info["token"]
             )
+        guests.require_same_browser(arrival, guest_session(request))
         if signed_in:
             guests.require_named(arrival, guest_session(request))
         return arrival
@@ -121,7 +122,7 @@ async def guest_status(request: web.Request) -> web.Response:
     claims = guest_session(request)
     progress = guests.progress(arrival)
     if claims is None or claims.guest_id != arrival.guest.id:
-        progress["step"] = "name"  # another browser with the link starts from the name
+        progress["step"] = "name"  # the link's first browser starts from the name
     return web.json_response(progress | {"messages": []})
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, DomainError, NotFound
 from app.core.models import User, utcnow
 from app.web.identity import GuestClaims
 from scheduling.models import Appointment
@@ -62,6 +64,23 @@ async def _arrival(
     return GuestArrival(guest, visit, appointment, provider)
 
 
+class GuestLinkInUse(DomainError):
+    """A guest link opened in another browser than the one that took it."""
+
+    status = 403
+    code = "guest_link_in_use"
+
+
+def require_same_browser(arrival: GuestArrival, claims: GuestClaims | None) -> None:
+    """A guest link belongs to the first browser that gave a name with it (the guest session
+    cookie it got): any other browser is refused, before or after the guest was admitted."""
+    if arrival.guest.name is not None and (claims is None or claims.guest_id != arrival.guest.id):
+        raise GuestLinkInUse(
+            "This guest link is already in use in another browser. If you are the guest, "
+            "open it in the browser you first used, or ask the provider for a new link."
+        )
+
+
 def require_named(arrival: GuestArrival, claims: GuestClaims | None) -> None:
     """The caller is this guest (their session cookie) and has given their name."""
     if claims is None or claims.guest_id != arrival.guest.id or arrival.guest.name is None:
@@ -69,6 +88,20 @@ def require_named(arrival: GuestArrival, claims: GuestClaims | None) -> None:
 
 
 async def give_name(session: AsyncSession, arrival: GuestArrival, name: str) -> None:
+    """The guest's name; the first one given binds the link to that browser (two browsers
+    naming at once: only one wins)."""
+    if arrival.guest.name is None:
+        taken = await session.exec(
+            update(VisitGuest)
+            .where(col(VisitGuest.id) == arrival.guest.id)
+            .where(col(VisitGuest.name).is_(None))
+            .values(name=name)
+        )
+        await session.commit()
+        if taken.rowcount != 1:
+            raise GuestLinkInUse("This guest link has just been taken in another browser.")
+        arrival.guest.name = name
+        return
     if arrival.guest.admitted_at is not None and arrival.guest.name != name:
         raise Conflict("You are already in the visit under another name.")
     arrival.guest.name = name

@@ -37,6 +37,8 @@ from signaling.server import SOCKET_SERVER
 from signaling.visit import attendance, guests
 from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
+from signaling.visit.chat_limits import check_chat
+from signaling.visit.offer_limits import check_offer
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +202,7 @@ class VisitNamespace(GuardedNamespace):
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
+        check_offer(self, who.visit.id, who.participant_id, data)
         offer_in = parse_model(OfferIn, data)
         async with self.db.session() as session:
             await visits.require_open(session, who.visit.id)
@@ -236,6 +239,7 @@ class VisitNamespace(GuardedNamespace):
     async def on_chat(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
         chat_in = parse_model(ChatIn, data)
+        await check_chat(self.app, who)
         async with self.db.session() as session:
             message = await visits.add_message(session, who, chat_in.text)
         public = visits.message_public(message)

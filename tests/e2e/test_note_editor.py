@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, expect
 from app.core.models import Role
 from app.web.keys import DATABASE
 from tests.conftest import Factory
+from tests.records.conftest import put_in_care
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +39,7 @@ async def test_write_reload_sign_and_addendum(server: TestServer, browser: Brows
     clinic = await factory.clinic()
     provider = await factory.staff(Role.PROVIDER, clinic)
     patient = await factory.patient(clinic, given_name="Ana", family_name="Lopez")
+    await put_in_care(factory.db, clinic, patient, provider, days_ago=30)
     base = str(server.make_url("")).rstrip("/")
 
     page = await browser.new_page()
@@ -107,6 +109,7 @@ async def test_second_tab_is_offered_a_merge(server: TestServer, browser: Browse
     clinic = await factory.clinic()
     provider = await factory.staff(Role.PROVIDER, clinic)
     patient = await factory.patient(clinic)
+    await put_in_care(factory.db, clinic, patient, provider, days_ago=30)
     base = str(server.make_url("")).rstrip("/")
     context = await browser.new_context()
     first = await context.new_page()

@@ -1,4 +1,6 @@
-"""Who may read and write the record: each role, own or other clinic, author or not."""
+"""Who may read and write the record: each role, own or other clinic, author or not, the
+patient in their care or not (before breaking the glass; tests/records/test_break_glass.py
+covers after)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ from app.core.db import Database
 from app.core.models import AuditEvent
 from tests.records.conftest import Ward
 
-# Expected status per person for each operation; "outsider"/"outside_admin" are of another clinic.
+# Expected status per person for each operation; "outsider"/"outside_admin" are of another clinic;
+# the author and the colleague have the patient in their care, the bystander (a provider of the
+# clinic) and the admin do not, and have not broken the glass.
 READ_RECORD = {
     "author": 200,
     "colleague": 200,
-    "admin": 200,
+    "admin": 403,
     "scheduler": 403,
     "outsider": 404,
     "outside_admin": 404,
+    "bystander": 403,
 }
 READ_SIGNED = READ_RECORD
 READ_DRAFT = {
@@ -28,6 +33,7 @@ READ_DRAFT = {
     "scheduler": 403,
     "outsider": 404,
     "outside_admin": 404,
+    "bystander": 403,
 }
 EDIT_DRAFT = {
     "author": 200,
@@ -36,6 +42,7 @@ EDIT_DRAFT = {
     "scheduler": 403,
     "outsider": 404,
     "outside_admin": 403,
+    "bystander": 403,
 }
 CREATE_NOTE = {
     "author": 201,
@@ -44,6 +51,7 @@ CREATE_NOTE = {
     "scheduler": 403,
     "outsider": 404,
     "outside_admin": 403,
+    "bystander": 403,
 }
 ADD_ADDENDUM = {
     "author": 201,
@@ -52,6 +60,7 @@ ADD_ADDENDUM = {
     "scheduler": 403,
     "outsider": 404,
     "outside_admin": 403,
+    "bystander": 403,
 }
 PEOPLE = list(READ_RECORD)
 
@@ -161,7 +170,22 @@ async def test_who_creates_notes_and_addenda(ward: Ward) -> None:
     assert got == ADD_ADDENDUM
 
 
-@pytest.mark.parametrize("who", ["outsider", "scheduler", "colleague"])
+async def test_outside_care_the_refusal_asks_to_break_the_glass(ward: Ward) -> None:
+    note = await ward.signed_note()
+    for who in ("admin", "bystander"):
+        for path in (f"/api/patients/{ward.patient.id}/record", f"/api/notes/{note['id']}"):
+            resp = await ward.client.get(path, headers=headers(ward, who))
+            error = (await resp.json())["error"]
+            assert resp.status == 403 and error["code"] == "break_glass_required", (who, path)
+            assert error["detail"] == {"patient_id": str(ward.patient.id)}
+    # A scheduler is refused by role: breaking the glass is not offered.
+    resp = await ward.client.get(
+        f"/api/patients/{ward.patient.id}/record", headers=ward.scheduler.headers
+    )
+    assert (await resp.json())["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("who", ["outsider", "scheduler", "colleague", "bystander"])
 async def test_refusals_are_audited(ward: Ward, db: Database, who: str) -> None:
     note = await ward.create_note()
     resp = await ward.client.get(f"/api/notes/{note['id']}", headers=headers(ward, who))
@@ -176,7 +200,7 @@ async def test_refusals_are_audited(ward: Ward, db: Database, who: str) -> None:
             )
         ).all()
     assert len(events) == 1
-    if who == "colleague":
+    if who in ("colleague", "bystander"):
         # Same clinic: the refusal names the patient; another clinic's patient is not named.
         assert events[0].action == "note.read" and events[0].patient_id == str(ward.patient.id)
     elif who == "outsider":

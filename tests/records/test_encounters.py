@@ -32,6 +32,7 @@ async def test_encounter_read_follows_the_records_rules(ward: Ward, db: Database
     assert live["status"] == "in-progress" and "end" not in live["period"]
 
     await end_visit(db, held)
+    await ward.break_glass(ward.admin)  # the admin is in no patient's care
     for who in (ward.author, ward.colleague, ward.admin):
         resp = await ward.client.get(url, headers=who.headers)
         assert resp.status == 200
@@ -50,6 +51,7 @@ async def test_encounter_read_follows_the_records_rules(ward: Ward, db: Database
 
     for who, status in [
         (ward.scheduler, 403),
+        (ward.bystander, 403),
         (ward.outsider, 404),
         (ward.outside_admin, 404),
     ]:
@@ -65,7 +67,7 @@ async def test_encounter_read_follows_the_records_rules(ward: Ward, db: Database
 
     reads = await events(db, "fhir.encounter.read")
     assert [e.outcome for e in reads].count("success") == 4
-    assert [e.outcome for e in reads].count("denied") == 3
+    assert [e.outcome for e in reads].count("denied") == 4
     assert {e.patient_id for e in reads if e.outcome == "success"} == {str(ward.patient.id)}
 
 
@@ -83,6 +85,7 @@ async def test_everything_carries_appointments_and_encounters(ward: Ward, db: Da
     await end_visit(db, held)
     later = await hold_visit(db, ward, provider=ward.colleague, started_ago=timedelta(minutes=5))
     await write_and_sign(ward, held, {"plan": "Plan"})
+    await ward.break_glass(ward.admin)
 
     resp = await ward.client.get(
         f"/fhir/Patient/{ward.patient.id}/$everything", headers=ward.admin.headers
@@ -106,8 +109,14 @@ async def test_everything_carries_appointments_and_encounters(ward: Ward, db: Da
         assert ("Practitioner", practitioner) in ids
     for practitioner in (r for r in resources if r["resourceType"] == "Practitioner"):
         Practitioner.model_validate(practitioner)
-    assert [a["id"] for a in appointments] == [str(held.appointment.id), str(later.appointment.id)]
-    assert [a["status"] for a in appointments] == ["fulfilled", "checked-in"]
+    # The ward's month-old appointments (the care relationship) first, then the visits'.
+    care = [str(a.id) for a in ward.care_appointments]
+    assert [a["id"] for a in appointments] == [
+        *care,
+        str(held.appointment.id),
+        str(later.appointment.id),
+    ]
+    assert [a["status"] for a in appointments] == ["fulfilled"] * 3 + ["checked-in"]
     assert [(e["id"], e["status"]) for e in encounters] == [
         (str(held.visit.id), "finished"),
         (str(later.visit.id), "in-progress"),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.composition import Composition
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 
+from tests.conftest import Factory
 from tests.records.conftest import Ward
 
 MODELS = {
     "Patient": Patient,
+    "Appointment": Appointment,
     "Practitioner": Practitioner,
     "Composition": Composition,
     "AuditEvent": AuditEvent,
@@ -106,6 +109,7 @@ async def test_composition_endpoint(ward: Ward) -> None:
         headers=ward.author.headers,
     )
     addendum = await resp.json()
+    await ward.break_glass(ward.admin)
     resp = await ward.client.get(f"/fhir/Composition/{note['id']}", headers=ward.admin.headers)
     assert resp.status == 200
     composition = Composition.model_validate(await resp.json())
@@ -119,10 +123,15 @@ async def test_composition_endpoint(ward: Ward) -> None:
     assert (await resp.json())["error"]["code"] == "not_found"
 
 
-async def test_everything_of_an_empty_record(ward: Ward) -> None:
+async def test_everything_of_an_empty_record(ward: Ward, factory: Factory) -> None:
+    # A new patient, in no one's care yet: the admin breaks the glass to export them.
+    ward.patient = await factory.patient(ward.clinic)
+    await ward.break_glass(ward.admin)
     resp = await ward.client.get(
         f"/fhir/Patient/{ward.patient.id}/$everything", headers=ward.admin.headers
     )
     data = await resp.json()
     Bundle.model_validate(data)
-    assert [e["resource"]["resourceType"] for e in data["entry"]] == ["Patient"]
+    # The patient, and the audit event of the admin's breaking the glass.
+    assert [e["resource"]["resourceType"] for e in data["entry"]] == ["Patient", "AuditEvent"]
+    assert data["entry"][1]["resource"]["subtype"][0]["code"] == "record.break_glass"

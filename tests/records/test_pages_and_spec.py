@@ -32,6 +32,7 @@ async def test_record_page_shows_demographics_notes_and_addenda(ward: Ward) -> N
         headers=ward.author.headers,
     )
     draft = await ward.create_note({"plan": "unsigned idea"})
+    await ward.break_glass(ward.admin)
     resp = await ward.client.get(f"/records/patients/{ward.patient.id}", headers=ward.admin.headers)
     assert resp.status == 200
     page = await resp.text()

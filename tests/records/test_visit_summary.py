@@ -16,7 +16,7 @@ from app.records.models import ConsultNote, NoteStatus
 from app.records.schemas import NoteSections
 from scheduling.models import Appointment
 from tests.conftest import Factory
-from tests.records.conftest import Ward
+from tests.records.conftest import Ward, put_in_care
 from tests.records.visits import (
     confirm_identity,
     end_visit,
@@ -127,6 +127,7 @@ async def test_the_summary_ignores_notes_of_other_patients_naming_the_appointmen
     await end_visit(db, held)
     # A note about someone else cannot name this appointment (nor one that does not exist)…
     stranger = await factory.patient(ward.clinic)
+    await put_in_care(db, ward.clinic, stranger, ward.author.account, days_ago=60)
     for appointment_id in (held.appointment.id, uuid.uuid4()):
         resp = await ward.client.post(
             f"/api/patients/{stranger.id}/notes",
