@@ -110,6 +110,13 @@ class AudioOnlyIn(BaseModel):
     on: bool
 
 
+class MediaStateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    microphone: bool
+    camera: bool
+
+
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +134,8 @@ class VisitNamespace(GuardedNamespace):
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
+        # Whether each participant's microphone and camera are on, as their page says.
+        self._media_state: dict[tuple[uuid.UUID, str], MediaStateIn] = {}
 
     @property
     def relay(self) -> MediaRelay:
@@ -252,6 +261,7 @@ class VisitNamespace(GuardedNamespace):
         for key in [k for k in self._offered if k[0] == visit.id]:
             del self._offered[key]
         self._audio_only = {k for k in self._audio_only if k[0] != visit.id}
+        self._media_state = {k: v for k, v in self._media_state.items() if k[0] != visit.id}
         assert visit.ended_at is not None
         ended_at = visit.ended_at.isoformat()
         await self.emit("ended", {"ended_at": ended_at}, room=visit_room(visit.id))
@@ -270,6 +280,14 @@ class VisitNamespace(GuardedNamespace):
         await self.relay.receive_video(str(who.visit.id), who.participant_id, not audio_only)
         await self._push_people(who.visit.id)
         return {"ok": True, "audio_only": audio_only}
+
+    async def on_media_state(self, sid: str, data: Any) -> dict[str, Any]:
+        """The attendee's microphone or camera went on or off: the others' captions say so."""
+        who = self._attendee(sid)
+        state = parse_model(MediaStateIn, data)
+        self._media_state[(who.visit.id, who.participant_id)] = state
+        await self._push_people(who.visit.id)
+        return {"ok": True}
 
     async def on_admit_guest(self, sid: str, data: Any) -> dict[str, Any]:
         """The provider lets a waiting guest in; their waiting page moves on to the visit."""
@@ -324,15 +342,19 @@ class VisitNamespace(GuardedNamespace):
 
     async def _push_people(self, visit_id: uuid.UUID) -> None:
         """Names for the relay's participant ids, so pages can caption each picture."""
-        people = {
-            who.participant_id: {
+        people = {}
+        for who in self._attendees.values():
+            if who.visit.id != visit_id:
+                continue
+            key = (visit_id, who.participant_id)
+            media = self._media_state.get(key)
+            people[who.participant_id] = {
                 "name": who.name,
                 "role": who.role,
-                "audio_only": (visit_id, who.participant_id) in self._audio_only,
+                "audio_only": key in self._audio_only,
+                "microphone": media.microphone if media else True,
+                "camera": media.camera if media else True,
             }
-            for who in self._attendees.values()
-            if who.visit.id == visit_id
-        }
         await self.emit("people", people, room=visit_room(visit_id))
 
     async def _audit(

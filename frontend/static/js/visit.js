@@ -70,7 +70,12 @@ function describeConnection() {
 function caption(participant) {
   const name = nameOf(participant);
   const known = state.people[participant];
-  return known && known.audio_only ? `${name} (audio only)` : name;
+  if (!known) return name;
+  const off = [];
+  if (known.audio_only) off.push("audio only");
+  if (known.microphone === false) off.push("microphone off");
+  if (known.camera === false) off.push("camera off");
+  return off.length ? `${name} (${off.join(", ")})` : name;
 }
 
 function render() {
@@ -90,6 +95,7 @@ const quality = new QualityMeter({
   level: document.getElementById("quality-level"),
   detail: document.getElementById("quality-detail"),
   warning: document.getElementById("quality-warning"),
+  staff: role === "provider",
 });
 const controls = setupControls({ outgoing, socket: () => state.socket, say });
 const peer = setupPeer({
@@ -97,7 +103,13 @@ const peer = setupPeer({
   onEnded: showEnded,
 });
 const chat = setupChat({ socket: () => state.socket });
-window.openconsultVisit = { remoteStats: () => remoteStats({ state, stage, nameOf, quality }) };
+window.openconsultVisit = {
+  remoteStats: () => remoteStats({ state, stage, nameOf, quality }),
+  devices: () => ({
+    ...controls.devices(),
+    speakers: [...document.querySelectorAll("#remote-audio audio")].map((a) => a.sinkId),
+  }),
+};
 
 // ---- signalling ---------------------------------------------------------------------------
 
@@ -124,7 +136,10 @@ function connect() {
     }
     say("Cannot reach the clinic; retrying…");
   });
-  socket.on("joined", (data) => chat.show(data.messages));
+  socket.on("joined", (data) => {
+    chat.show(data.messages);
+    controls.report();
+  });
   socket.on("layout", peer.applyLayout);
   socket.on("people", (people) => {
     state.people = people || {};
