@@ -1,11 +1,17 @@
-"""The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit."""
+"""The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit.
+
+A waiting patient's page connects in waiting mode (`auth: {"waiting": true}`): it gets its ICE
+servers and negotiates a warm connection with the relay, which routes nothing to it. Once the
+provider has admitted them, `enter` makes the socket the visit's patient and moves that same
+connection into the visit (signaling/visit/warm.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
@@ -17,13 +23,20 @@ from app.core import audit
 from app.core.errors import Conflict, DomainError, InvalidInput
 from app.web.api import parse_model
 from app.web.audited import record
-from app.web.identity import anonymous_actor, client_addr, optional_staff, staff_actor
+from app.web.identity import (
+    anonymous_actor,
+    client_addr,
+    optional_staff,
+    patient_session,
+    staff_actor,
+)
 from app.web.keys import DATABASE
 from signaling.auth import refused, request_of
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
 from signaling.queue.keys import NOTIFIER
 from signaling.relay import MediaRelay, RelayError, RoomFull
+from signaling.relay.ice import browser_ice_servers
 from signaling.relay.relay import MEDIA_RELAY
 from signaling.relay.room import MAX_PARTICIPANTS
 from signaling.rooms import (
@@ -34,7 +47,7 @@ from signaling.rooms import (
     visit_room,
 )
 from signaling.server import SOCKET_SERVER
-from signaling.visit import attendance, guests
+from signaling.visit import attendance, guests, warm
 from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
 
@@ -69,6 +82,18 @@ class Seat(visits.Attendee):
 
 
 class ConnectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visit_id: uuid.UUID
+
+
+class WaitingConnectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    waiting: Literal[True]
+
+
+class EnterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     visit_id: uuid.UUID
@@ -131,6 +156,8 @@ class VisitNamespace(GuardedNamespace):
         # Per process, like the relay: sid -> attendee, and who offered last per participant
         # (a reload's new socket may offer before the old socket's disconnect arrives).
         self._attendees: dict[str, Seat] = {}
+        # Waiting patients' sockets with (or about to make) a warm connection to the relay.
+        self._waiting: dict[str, warm.WaitingSeat] = {}
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
@@ -143,6 +170,9 @@ class VisitNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = request_of(environ)
+        if isinstance(auth, dict) and "waiting" in auth:
+            await self._connect_waiting(sid, request, auth)
+            return
         try:
             visit_id = parse_model(ConnectIn, auth).visit_id
         except DomainError:
@@ -163,6 +193,11 @@ class VisitNamespace(GuardedNamespace):
             raise refused(exc.code, exc.message) from None
         if who.visit.ended_at is not None:
             raise refused("visit_ended", "This visit has ended.")
+        await self._take_seat(sid, who, request)
+
+    async def _take_seat(self, sid: str, who: Seat, request: web.Request) -> None:
+        """The socket becomes this attendee's: rooms, chat so far, the others told."""
+        visit_id = who.visit.id
         self._attendees[sid] = who
         staff = await optional_staff(request)  # the request keeps the answer: no second lookup
         if who.role == visits.PROVIDER and staff is not None:
@@ -186,7 +221,71 @@ class VisitNamespace(GuardedNamespace):
         await self._push_people(visit_id)
         await self._audit(who, request, "visit.join")
 
+    async def _connect_waiting(self, sid: str, request: web.Request, auth: Any) -> None:
+        """A checked-in patient's waiting page, to warm up its connection to the relay."""
+        if not self.settings.warm_waiting:
+            raise refused("warm_off", "This clinic connects the video after the admit.")
+        try:
+            parse_model(WaitingConnectIn, auth)
+            async with self.db.session() as session:
+                appointment, patient = await warm.waiting_patient(session, patient_session(request))
+        except DomainError as exc:
+            raise refused(exc.code, exc.message) from None
+        self._waiting[sid] = warm.WaitingSeat(appointment.id, patient.id, request)
+
+    async def on_ice_servers(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """STUN/TURN for a waiting page's warm connection (the visit page asks over HTTP)."""
+        seat = self._waiting_seat(sid)
+        return {"ice_servers": browser_ice_servers(self.settings, seat.patient_id.hex)}
+
+    async def on_enter(self, sid: str, data: Any) -> dict[str, Any]:
+        """An admitted patient's waiting page enters the visit with its warm connection."""
+        seat = self._waiting_seat(sid)
+        visit_id = parse_model(EnterIn, data).visit_id
+        try:
+            who = Seat.of(await attendee_of(seat.request, visit_id), seat.request)
+        except DomainError as exc:
+            await record(
+                seat.request,
+                anonymous_actor(seat.request),
+                "visit.join",
+                outcome=audit.DENIED,
+                object_type="visit",
+                object_id=visit_id,
+                detail=exc.code,
+            )
+            raise
+        if who.role != visits.PATIENT or who.person_id != seat.patient_id:
+            raise Conflict("This connection waits for another visit.")
+        async with self.db.session() as session:
+            await visits.require_open(session, visit_id)
+        del self._waiting[sid]
+        try:
+            moved = await self.relay.move(seat.lobby, seat.participant_id, str(visit_id))
+        except RoomFull:
+            raise guests.VisitFull(
+                f"This visit already has {MAX_PARTICIPANTS} people in it, the most it can hold."
+            ) from None
+        if moved:
+            await self._offered_by(sid, who)
+        await self._take_seat(sid, who, seat.request)
+        participant = self.relay.participant(str(visit_id), who.participant_id)
+        layout = participant.layout() if moved and participant else {}
+        if moved:
+            await self._push_layouts(visit_id, skip=sid)
+        return {"moved": moved, "layout": layout}
+
+    def _waiting_seat(self, sid: str) -> warm.WaitingSeat:
+        seat = self._waiting.get(sid)
+        if seat is None:
+            raise Conflict("This connection is not waiting for a visit.")
+        return seat
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        seat = self._waiting.pop(sid, None)
+        if seat is not None:
+            await self.relay.leave(seat.lobby, seat.participant_id)
+            return
         who = self._attendees.pop(sid, None)
         if who is None:
             return
@@ -208,8 +307,11 @@ class VisitNamespace(GuardedNamespace):
             log.warning("could not record that %s left visit %s: %s", who.role, who.visit.id, exc)
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
-        who = self._attendee(sid)
         offer_in = parse_model(OfferIn, data)
+        seat = self._waiting.get(sid)
+        if seat is not None:
+            return await self._warm_offer(seat, offer_in)
+        who = self._attendee(sid)
         async with self.db.session() as session:
             await visits.require_open(session, who.visit.id)
         try:
@@ -227,6 +329,26 @@ class VisitNamespace(GuardedNamespace):
             raise InvalidInput(
                 f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
             ) from None
+        await self._offered_by(sid, who)
+        participant = self.relay.participant(str(who.visit.id), who.participant_id)
+        layout = participant.layout() if participant else {}
+        await self._push_layouts(who.visit.id, skip=sid)
+        return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
+
+    async def _warm_offer(self, seat: warm.WaitingSeat, offer_in: OfferIn) -> dict[str, Any]:
+        """The waiting page's connection: answered, held alone; nothing reaches it yet."""
+        try:
+            answer = await self.relay.join(
+                seat.lobby, seat.participant_id, RTCSessionDescription(offer_in.sdp, "offer")
+            )
+        except ValueError as exc:
+            raise InvalidInput(
+                f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
+            ) from None
+        return {"sdp": answer.sdp, "type": answer.type, "layout": {}}
+
+    async def _offered_by(self, sid: str, who: Seat) -> None:
+        """`sid` holds the attendee's connection to the relay now (after an offer or a move)."""
         if (who.visit.id, who.participant_id) in self._audio_only:
             await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
         async with self.db.session() as session:
@@ -237,10 +359,6 @@ class VisitNamespace(GuardedNamespace):
             # The same person in another tab: the relay dropped that connection; say so there
             # instead of letting both tabs take the place from each other in turn.
             await self.emit("replaced", {}, to=previous)
-        participant = self.relay.participant(str(who.visit.id), who.participant_id)
-        layout = participant.layout() if participant else {}
-        await self._push_layouts(who.visit.id, skip=sid)
-        return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
 
     async def on_chat(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)

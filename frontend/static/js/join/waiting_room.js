@@ -3,6 +3,7 @@
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { el } from "../shared/dom.js";
 import { audio, call, hideSteps, isGuest, show } from "./checkin.js";
+import { canEnter, enterVisit, warmUp } from "./warm_visit.js";
 
 let socket = null;
 const originalTitle = document.title;
@@ -41,8 +42,14 @@ function beep() {
   }
 }
 
-export function admitted(url) {
+export function admitted(url, visitId) {
   if (socket) socket.disconnect();
+  if (visitId && canEnter()) {
+    // The connection is warm: the chime plays while picture and sound start on this page.
+    beep();
+    enterVisit(visitId);
+    return;
+  }
   show("admitted");
   document.getElementById("visit-link").href = url;
   document.title = "▶ Your provider is ready · OpenConsult";
@@ -54,6 +61,7 @@ export function admitted(url) {
 
 export async function enterWaitingRoom() {
   show("waiting");
+  if (!isGuest) warmUp();
   if (isGuest) {
     document.getElementById("waiting-place").textContent =
       "Please wait: the provider will let you into the visit shortly.";
@@ -75,7 +83,7 @@ export async function enterWaitingRoom() {
     addMessage(message);
     document.title = `New message · ${originalTitle}`;
   });
-  socket.on("admitted", (data) => admitted(data.url));
+  socket.on("admitted", (data) => admitted(data.url, data.visit_id));
   socket.on("released", (data) => {
     socket.disconnect();
     hideSteps();

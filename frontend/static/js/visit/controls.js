@@ -14,18 +14,27 @@ export function setupControls({ outgoing, socket, say }) {
   let micOn = !choice.micOff;
   let cameraOn = !choice.cameraOff;
 
-  async function localMedia() {
-    if (media) return media;
+  let opening = null; // one getUserMedia at a time, however many ask
+
+  async function open() {
+    let stream;
     try {
-      media = await openMedia(choice);
+      stream = await openMedia(choice);
     } catch (error) {
-      media = new MediaStream();
+      stream = new MediaStream();
       say("We could not use your camera or microphone, so others cannot see or hear you. "
         + "Check your browser's permissions and reload the page.");
     }
+    media = stream;
     applyMediaSwitches();
     outgoing.setCamera(media);
     return media;
+  }
+
+  function localMedia() {
+    if (media) return Promise.resolve(media);
+    if (!opening) opening = open().finally(() => { opening = null; });
+    return opening;
   }
 
   function applyMediaSwitches() {

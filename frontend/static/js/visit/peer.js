@@ -7,8 +7,20 @@ const OFFER_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 3000;
 const DISCONNECTED_GRACE_MS = 1500; // "disconnected" already means seconds without ICE consent
 
-async function iceServers(visitId) {
-  const response = await fetch(`/api/visits/${visitId}/ice-servers`, {
+// A waiting page has no visit yet: its socket hands out the ICE servers instead.
+async function iceServers(state) {
+  if (state.iceServers) {
+    // The page brought them: used once, a reconnect asks again (TURN credentials expire).
+    const servers = state.iceServers;
+    state.iceServers = null;
+    return servers;
+  }
+  if (state.waiting) {
+    const answer = await state.socket.timeout(OFFER_TIMEOUT_MS).emitWithAck("ice_servers", {});
+    if (answer.error) throw new Error(answer.error.message);
+    return answer.ice_servers;
+  }
+  const response = await fetch(`/api/visits/${state.visitId}/ice-servers`, {
     credentials: "same-origin", headers: { Accept: "application/json" },
   });
   if (!response.ok) throw new Error(`ICE servers refused (${response.status})`);
@@ -28,9 +40,14 @@ function gathered(pc) {
 // `state` is the page's: the socket, the peer connection (pc) and what it receives (layout,
 // streams, kinds), the generation that bumps whenever the current peer connection is
 // abandoned, and whether this person left or the visit ended.
+//
+// startPeer({ hold: true }) makes a waiting page's warm connection: the senders carry no track
+// (nothing goes out) until release() hands them the microphone and camera at the admit.
 export function setupPeer({
-  visitId, state, outgoing, localMedia, say, render, describeConnection, onEnded,
+  state, outgoing, localMedia, say, render, describeConnection, onEnded,
 }) {
+  let audioSender = null;
+  let held = null; // the microphone track kept back while the connection is held
   function closePeer() {
     if (state.pc) {
       state.pc.onconnectionstatechange = null;
@@ -39,6 +56,8 @@ export function setupPeer({
       state.pc = null;
     }
     outgoing.sender = null;
+    audioSender = null;
+    held = null;
     state.streams.clear();
     state.kinds.clear();
     state.layout = {};
@@ -55,18 +74,22 @@ export function setupPeer({
     }, delay);
   }
 
-  async function startPeer() {
+  async function startPeer({ hold = false } = {}) {
     const generation = ++state.generation;
     closePeer();
-    say("Connecting the video…");
+    if (!hold) say("Connecting the video…");
     try {
       const media = await localMedia();
-      const servers = await iceServers(visitId);
+      const servers = await iceServers(state);
       if (generation !== state.generation) return;
       const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
       state.pc = pc;
-      pc.addTransceiver(media.getAudioTracks()[0] || "audio", { direction: "sendrecv" });
-      outgoing.sender = pc.addTransceiver(outgoing.track() || "video", { direction: "sendrecv" }).sender;
+      const microphone = media.getAudioTracks()[0] || null;
+      // Admitted meanwhile (the page entered the visit): send at once.
+      const holding = hold && state.waiting;
+      audioSender = pc.addTransceiver((!holding && microphone) || "audio", { direction: "sendrecv" }).sender;
+      outgoing.sender = pc.addTransceiver((!holding && outgoing.track()) || "video", { direction: "sendrecv" }).sender;
+      held = holding ? { microphone } : null;
       for (let i = 1; i < SLOTS; i++) {
         pc.addTransceiver("audio", { direction: "recvonly" });
         pc.addTransceiver("video", { direction: "recvonly" });
@@ -89,7 +112,7 @@ export function setupPeer({
       }
       if (generation !== state.generation) return;
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      applyLayout(answer.layout);
+      if (!holding) applyLayout(answer.layout);
     } catch (error) {
       if (generation !== state.generation || state.ended) return;
       say("The video could not connect; trying again…");
@@ -119,5 +142,14 @@ export function setupPeer({
     describeConnection();
   }
 
-  return { startPeer, closePeer, applyLayout };
+  // The admit: the held connection sends the microphone and camera from now on.
+  function release() {
+    if (!held) return;
+    const { microphone } = held;
+    held = null;
+    if (audioSender) audioSender.replaceTrack(microphone);
+    outgoing.apply();
+  }
+
+  return { startPeer, closePeer, applyLayout, release };
 }
