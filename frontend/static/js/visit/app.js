@@ -128,7 +128,7 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
       reconnectionDelayMax: 3000,
     });
     state.socket = socket;
-    socket.on("connect", () => peer.startPeer({ hold: state.waiting }));
+    socket.on("connect", () => peer.onSocketConnected({ hold: state.waiting }));
     socket.on("disconnect", (reason) => {
       state.generation++;
       peer.closePeer();
@@ -281,9 +281,10 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
     if (state.socket) state.socket.disconnect();
   }
 
-  // Camera and microphone open while the socket connects, not after.
+  // Camera, microphone and the peer connection get ready while the socket connects.
   controls.localMedia();
   connect();
+  if (!waiting) peer.startPeer();
   if (!waiting) quality.start();
   return { enter, stop, state };
 }

@@ -27,6 +27,13 @@ async function iceServers(state) {
   return (await response.json()).ice_servers;
 }
 
+function connected(socket) {
+  return new Promise((resolve) => {
+    if (socket.connected) return resolve();
+    socket.once("connect", resolve);
+  });
+}
+
 function gathered(pc) {
   return new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
@@ -41,13 +48,16 @@ function gathered(pc) {
 // streams, kinds), the generation that bumps whenever the current peer connection is
 // abandoned, and whether this person left or the visit ended.
 //
-// startPeer({ hold: true }) makes a waiting page's warm connection: the senders carry no track
-// (nothing goes out) until release() hands them the microphone and camera at the admit.
+// The connection is negotiated while the camera and microphone open: the senders start without
+// a track and get them when they are ready. startPeer({ hold: true }) makes a waiting page's
+// warm connection: its senders stay without a track (nothing goes out) until release(), at the
+// admit.
 export function setupPeer({
   state, outgoing, localMedia, say, render, describeConnection, onEnded,
 }) {
   let audioSender = null;
-  let held = null; // the microphone track kept back while the connection is held
+  let holding = false; // a waiting page's connection: nothing is sent yet
+  let offering = null; // the generation whose offer is not sent yet (it waits for the socket)
   function closePeer() {
     if (state.pc) {
       state.pc.onconnectionstatechange = null;
@@ -57,7 +67,7 @@ export function setupPeer({
     }
     outgoing.sender = null;
     audioSender = null;
-    held = null;
+    holding = false;
     state.streams.clear();
     state.kinds.clear();
     state.layout = {};
@@ -76,20 +86,19 @@ export function setupPeer({
 
   async function startPeer({ hold = false } = {}) {
     const generation = ++state.generation;
+    offering = generation;
     closePeer();
     if (!hold) say("Connecting the video…");
     try {
-      const media = await localMedia();
       const servers = await iceServers(state);
       if (generation !== state.generation) return;
       const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
       state.pc = pc;
-      const microphone = media.getAudioTracks()[0] || null;
       // Admitted meanwhile (the page entered the visit): send at once.
-      const holding = hold && state.waiting;
-      audioSender = pc.addTransceiver((!holding && microphone) || "audio", { direction: "sendrecv" }).sender;
-      outgoing.sender = pc.addTransceiver((!holding && outgoing.track()) || "video", { direction: "sendrecv" }).sender;
-      held = holding ? { microphone } : null;
+      holding = hold && state.waiting;
+      audioSender = pc.addTransceiver("audio", { direction: "sendrecv" }).sender;
+      outgoing.sender = pc.addTransceiver("video", { direction: "sendrecv" }).sender;
+      sendMedia(generation);
       for (let i = 1; i < SLOTS; i++) {
         pc.addTransceiver("audio", { direction: "recvonly" });
         pc.addTransceiver("video", { direction: "recvonly" });
@@ -104,6 +113,10 @@ export function setupPeer({
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       if (generation !== state.generation) return;
+      // The page negotiates while its socket connects; the offer goes once it has.
+      await connected(state.socket);
+      offering = null;
+      if (generation !== state.generation) return;
       const answer = await state.socket.timeout(OFFER_TIMEOUT_MS)
         .emitWithAck("offer", { sdp: pc.localDescription.sdp });
       if (answer.error) {
@@ -112,8 +125,9 @@ export function setupPeer({
       }
       if (generation !== state.generation) return;
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      if (!holding) applyLayout(answer.layout);
+      if (!hold) applyLayout(answer.layout);
     } catch (error) {
+      if (offering === generation) offering = null;
       if (generation !== state.generation || state.ended) return;
       say("The video could not connect; trying again…");
       retry(generation, 2000);
@@ -142,14 +156,26 @@ export function setupPeer({
     describeConnection();
   }
 
-  // The admit: the held connection sends the microphone and camera from now on.
-  function release() {
-    if (!held) return;
-    const { microphone } = held;
-    held = null;
-    if (audioSender) audioSender.replaceTrack(microphone);
-    outgoing.apply();
+  // The camera and microphone onto the senders, once open (unless the connection is held).
+  async function sendMedia(generation) {
+    const media = await localMedia();
+    if (generation !== state.generation || holding || !audioSender) return;
+    await audioSender.replaceTrack(media.getAudioTracks()[0] || null);
+    await outgoing.apply();
   }
 
-  return { startPeer, closePeer, applyLayout, release };
+  // The admit: the held connection sends the microphone and camera from now on.
+  function release() {
+    if (!holding) return;
+    holding = false;
+    sendMedia(state.generation);
+  }
+
+  // The socket (re)connected: offer, unless an offer already waits for exactly that.
+  function onSocketConnected(options) {
+    if (offering !== null && offering === state.generation) return;
+    startPeer(options);
+  }
+
+  return { startPeer, closePeer, applyLayout, release, onSocketConnected };
 }
