@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiohttp.test_utils import TestClient
+
+from app.main import create_app
 from signaling.relay.relay import MEDIA_RELAY
 from tests.signaling.conftest import (
     Listener,
@@ -122,3 +125,20 @@ async def test_only_a_checked_in_patient_may_wait_warm(
         assert refusal["code"] == "not_waiting", refusal
     staff = await staff_headers(url, v.provider)
     assert (await refused_connection(server, staff, "", auth=WAITING))["code"] == "not_waiting"
+
+
+async def test_a_clinic_can_switch_warm_waiting_off(
+    aiohttp_server, settings_factory, http_clients, waiting: WaitingFactory
+):
+    app = create_app(
+        settings_factory(background_tasks=False, rtc_loopback=True, warm_waiting=False)
+    )
+    cold = await aiohttp_server(app, host="127.0.0.1")
+    v = await waiting.visitable()
+    http = TestClient(cold)
+    try:
+        await check_in(http, v.token)
+        refusal = await refused_connection(cold, cookie_header(http), "", auth=WAITING)
+        assert refusal["code"] == "warm_off", refusal
+    finally:
+        await http.session.close()

@@ -34,6 +34,7 @@ export function enterVisit(visitId) {
   document.title = "Video visit · OpenConsult";
   // A reload now opens the visit page itself.
   history.replaceState(null, "", `/visit/${visitId}`);
+  window.scrollTo(0, 0); // the picture from its top (on a phone it fills the screen)
   document.getElementById("visit-title").focus({ preventScroll: true });
   visit.enter(visitId);
 }
