@@ -158,6 +158,9 @@ class VisitNamespace(GuardedNamespace):
         self._attendees: dict[str, Seat] = {}
         # Waiting patients' sockets with (or about to make) a warm connection to the relay.
         self._waiting: dict[str, warm.WaitingSeat] = {}
+        # Which waiting socket holds each lobby's connection (a reload's new socket may offer
+        # before the old one's disconnect arrives; a second tab takes the place over).
+        self._lobby_holders: dict[str, str] = {}
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
@@ -260,8 +263,13 @@ class VisitNamespace(GuardedNamespace):
         async with self.db.session() as session:
             await visits.require_open(session, visit_id)
         del self._waiting[sid]
+        holder = self._lobby_holders.pop(seat.lobby, None)
+        if holder not in (None, sid):
+            self._lobby_holders[seat.lobby] = holder  # another tab holds it: not ours to move
         try:
-            moved = await self.relay.move(seat.lobby, seat.participant_id, str(visit_id))
+            moved = holder == sid and await self.relay.move(
+                seat.lobby, seat.participant_id, str(visit_id)
+            )
         except RoomFull:
             raise guests.VisitFull(
                 f"This visit already has {MAX_PARTICIPANTS} people in it, the most it can hold."
@@ -284,7 +292,9 @@ class VisitNamespace(GuardedNamespace):
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         seat = self._waiting.pop(sid, None)
         if seat is not None:
-            await self.relay.leave(seat.lobby, seat.participant_id)
+            if self._lobby_holders.get(seat.lobby) == sid:
+                del self._lobby_holders[seat.lobby]
+                await self.relay.leave(seat.lobby, seat.participant_id)
             return
         who = self._attendees.pop(sid, None)
         if who is None:
@@ -310,7 +320,7 @@ class VisitNamespace(GuardedNamespace):
         offer_in = parse_model(OfferIn, data)
         seat = self._waiting.get(sid)
         if seat is not None:
-            return await self._warm_offer(seat, offer_in)
+            return await self._warm_offer(sid, seat, offer_in)
         who = self._attendee(sid)
         async with self.db.session() as session:
             await visits.require_open(session, who.visit.id)
@@ -335,7 +345,9 @@ class VisitNamespace(GuardedNamespace):
         await self._push_layouts(who.visit.id, skip=sid)
         return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
 
-    async def _warm_offer(self, seat: warm.WaitingSeat, offer_in: OfferIn) -> dict[str, Any]:
+    async def _warm_offer(
+        self, sid: str, seat: warm.WaitingSeat, offer_in: OfferIn
+    ) -> dict[str, Any]:
         """The waiting page's connection: answered, held alone; nothing reaches it yet."""
         try:
             answer = await self.relay.join(
@@ -345,6 +357,12 @@ class VisitNamespace(GuardedNamespace):
             raise InvalidInput(
                 f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
             ) from None
+        previous = self._lobby_holders.get(seat.lobby)
+        self._lobby_holders[seat.lobby] = sid
+        if previous is not None and previous != sid:
+            # The patient's other tab lost its warm connection to this one: it says so and
+            # opens the visit page at the admit instead of taking the connection back.
+            await self.emit("replaced", {}, to=previous)
         return {"sdp": answer.sdp, "type": answer.type, "layout": {}}
 
     async def _offered_by(self, sid: str, who: Seat) -> None:

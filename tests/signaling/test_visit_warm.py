@@ -142,3 +142,35 @@ async def test_a_clinic_can_switch_warm_waiting_off(
         assert refusal["code"] == "warm_off", refusal
     finally:
         await http.session.close()
+
+
+async def test_a_second_tab_takes_the_warm_connection_and_the_first_tabs_end_leaves_it(
+    server, http_clients, waiting: WaitingFactory, sockets
+):
+    url = str(server.make_url("/")).rstrip("/")
+    v = await waiting.visitable()
+    http = http_clients()
+    await check_in(http, v.token)
+    relay = server.app[MEDIA_RELAY]
+    lobby = f"waiting:{v.appointment.id}"
+    first_tab, second_tab = ClientPeer("tab 1", sending=False), ClientPeer("tab 2", sending=False)
+    try:
+        first = await sockets(url, "/visit", cookie_header(http), WAITING)
+        await warm_up(first, first_tab)
+        second = await sockets(url, "/visit", cookie_header(http), WAITING)
+        await warm_up(second, second_tab)
+        await first.wait_for("replaced")
+        # The first tab's end (as after a reload) leaves the second tab's connection alone.
+        await first.client.disconnect()
+        held = relay.participant(lobby, f"patient:{v.patient.id}")
+        assert held is not None and held.pc.connectionState == "connected"
+
+        headers = await staff_headers(url, v.provider)
+        queue = await sockets(url, "/clinic", headers)
+        admitted = await queue.call("admit", {"appointment_id": str(v.appointment.id)})
+        entered = await second.call("enter", {"visit_id": admitted["visit_id"]})
+        assert entered["moved"] is True, entered
+        assert relay.participant(lobby, f"patient:{v.patient.id}") is None
+    finally:
+        await first_tab.close()
+        await second_tab.close()

@@ -3,7 +3,7 @@
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { el } from "../shared/dom.js";
 import { audio, call, hideSteps, isGuest, show } from "./checkin.js";
-import { canEnter, enterVisit, warmUp } from "./warm_visit.js";
+import { canEnter, coolDown, enterVisit, warmUp } from "./warm_visit.js";
 
 let socket = null;
 const originalTitle = document.title;
@@ -86,6 +86,7 @@ export async function enterWaitingRoom() {
   socket.on("admitted", (data) => admitted(data.url, data.visit_id));
   socket.on("released", (data) => {
     socket.disconnect();
+    coolDown();
     hideSteps();
     const released = document.getElementById("released");
     released.textContent = data.message;

@@ -22,6 +22,12 @@ export function warmUp() {
   });
 }
 
+// The wait is over without a visit (released): close the camera and the connection.
+export function coolDown() {
+  if (visit) visit.stop();
+  visit = null;
+}
+
 // Whether the admit can start the visit right here.
 export function canEnter() {
   return visit !== null;

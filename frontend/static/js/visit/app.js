@@ -172,6 +172,12 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
     socket.on("chat", chat.add);
     socket.on("ended", showEnded);
     socket.on("replaced", () => {
+      if (state.waiting) {
+        // Another tab of this patient waits warm now; this one opens the visit page at the admit.
+        socket.disconnect();
+        onWarmUnavailable("replaced");
+        return;
+      }
       leave("You joined this visit from another window or tab, so this one is paused.");
     });
   }
