@@ -75,6 +75,9 @@ async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
     # Waiting: ICE and DTLS done, nothing received, the visit out of sight.
     await warm(patient)
     await expect(patient.get_by_role("heading", name="Visit in progress")).to_be_hidden()
+    for width in (1280, 390):
+        await patient.set_viewport_size({"width": width, "height": 844})
+        await patient.screenshot(path=f"/tmp/visitux-waiting-{width}.png", full_page=True)
     await patient.evaluate("() => { window.samePage = true; }")
     assert (await remote(patient))["inboundPackets"] == 0
 
