@@ -5,6 +5,7 @@
 const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 3000;
+const FIRST_CANDIDATES_MS = 20; // after the first candidate, for its siblings
 const DISCONNECTED_GRACE_MS = 1500; // "disconnected" already means seconds without ICE consent
 
 // A waiting page has no visit yet: its socket hands out the ICE servers instead.
@@ -34,11 +35,17 @@ function connected(socket) {
   });
 }
 
+// The offer goes with the first candidates, not after the whole gathering (100-200 ms): the
+// browser checks from every candidate it finds anyway, and the relay (aioice) answers checks
+// from addresses it was not told about (peer-reflexive), so later candidates are not needed.
 function gathered(pc) {
   return new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
     pc.addEventListener("icegatheringstatechange", () => {
       if (pc.iceGatheringState === "complete") resolve();
+    });
+    pc.addEventListener("icecandidate", (event) => {
+      if (event.candidate) setTimeout(resolve, FIRST_CANDIDATES_MS);
     });
     setTimeout(resolve, GATHER_TIMEOUT_MS);
   });
