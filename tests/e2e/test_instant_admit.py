@@ -60,6 +60,7 @@ async def warm(patient: Page) -> dict[str, Any]:
 
 
 async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
+    tmp_path,
     contexts: tuple[BrowserContext, BrowserContext],  # noqa: F811
     waiting: WaitingFactory,  # noqa: F811
 ):
@@ -77,7 +78,7 @@ async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
     await expect(patient.get_by_role("heading", name="Visit in progress")).to_be_hidden()
     for width in (1280, 390):
         await patient.set_viewport_size({"width": width, "height": 844})
-        await patient.screenshot(path=f"/tmp/visitux-waiting-{width}.png", full_page=True)
+        await patient.screenshot(path=tmp_path / f"waiting-{width}.png", full_page=True)
     await patient.evaluate("() => { window.samePage = true; }")
     assert (await remote(patient))["inboundPackets"] == 0
 
@@ -98,7 +99,7 @@ async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
     await expect(patient.locator("#visit-status")).to_contain_text("You can see and hear")
     for width in (1280, 390):
         await patient.set_viewport_size({"width": width, "height": 844})
-        await patient.screenshot(path=f"/tmp/visitux-warm-visit-{width}.png")
+        await patient.screenshot(path=tmp_path / f"warm-visit-{width}.png")
 
     # A reload of the visit keeps working the usual way.
     await patient.reload()

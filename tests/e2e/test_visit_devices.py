@@ -22,6 +22,7 @@ async def option_value(page: Page, select: str, label: str) -> str:
 
 
 async def test_chosen_devices_and_joining_muted_with_camera_off_carry_into_the_visit(
+    tmp_path,
     contexts,  # noqa: F811
     waiting: WaitingFactory,  # noqa: F811
 ):
@@ -64,7 +65,7 @@ async def test_chosen_devices_and_joining_muted_with_camera_off_carry_into_the_v
 
     for width in (1280, 390):
         await patient.set_viewport_size({"width": width, "height": 900})
-        await patient.screenshot(path=f"/tmp/visitux-devices-{width}.png", full_page=True)
+        await patient.screenshot(path=tmp_path / f"devices-{width}.png", full_page=True)
     await patient.set_viewport_size({"width": 1280, "height": 900})
     await patient.get_by_label("Join with my microphone off").check()
     await patient.get_by_label("Join with my camera off").check()
@@ -89,10 +90,10 @@ async def test_chosen_devices_and_joining_muted_with_camera_off_carry_into_the_v
     assert used["micOn"] is False and used["cameraOn"] is False
     assert used["speakers"] and set(used["speakers"]) == {speaker}
 
-    await patient.screenshot(path="/tmp/visitux-visit-patient-1280.png", full_page=True)
-    await provider.screenshot(path="/tmp/visitux-visit-provider-1280.png", full_page=True)
+    await patient.screenshot(path=tmp_path / "visit-patient-1280.png", full_page=True)
+    await provider.screenshot(path=tmp_path / "visit-provider-1280.png", full_page=True)
     await provider.set_viewport_size({"width": 390, "height": 844})
-    await provider.screenshot(path="/tmp/visitux-visit-provider-390.png")
+    await provider.screenshot(path=tmp_path / "visit-provider-390.png")
 
     # The provider sees that state, and sees it change.
     caption = provider.locator("#remote-grid figcaption")

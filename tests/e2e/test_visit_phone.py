@@ -22,6 +22,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 async def test_on_a_phone_the_picture_fills_the_screen_and_quality_is_in_words(
+    tmp_path,
     contexts,  # noqa: F811
     waiting: WaitingFactory,  # noqa: F811
 ):
@@ -43,7 +44,7 @@ async def test_on_a_phone_the_picture_fills_the_screen_and_quality_is_in_words(
     assert bar["y"] + bar["height"] <= box["y"] + box["height"] + 1, (bar, box)
     mute = await patient.get_by_role("button", name="Mute microphone").bounding_box()
     assert mute is not None and mute["y"] + mute["height"] <= PHONE["height"]
-    await patient.screenshot(path="/tmp/visitux-visit-390.png")
+    await patient.screenshot(path=tmp_path / "visit-390.png")
 
     # Words for the patient, figures only for the provider.
     await expect(patient.locator("#quality-level")).to_have_text("Good connection")
@@ -98,6 +99,7 @@ async def ended_visit(factory: WaitingFactory, phone: str) -> str:
 
 
 async def test_the_patient_can_print_or_save_the_summary(
+    tmp_path,
     contexts,  # noqa: F811
     waiting: WaitingFactory,  # noqa: F811
 ):
@@ -118,7 +120,7 @@ async def test_the_patient_can_print_or_save_the_summary(
     assert await page.evaluate("() => window.printed") == 1
     for width in (1280, 390):
         await page.set_viewport_size({"width": width, "height": 900})
-        await page.screenshot(path=f"/tmp/visitux-summary-{width}.png", full_page=True)
+        await page.screenshot(path=tmp_path / f"summary-{width}.png", full_page=True)
 
     # On paper: the summary, without the page's header and buttons.
     await page.emulate_media(media="print")
@@ -126,10 +128,11 @@ async def test_the_patient_can_print_or_save_the_summary(
     await expect(page.locator("#summary-provider")).to_be_visible()
     await expect(button).to_be_hidden()
     await expect(page.locator("header.topbar")).to_be_hidden()
-    await page.screenshot(path="/tmp/visitux-summary-print.png", full_page=True)
+    await page.screenshot(path=tmp_path / "summary-print.png", full_page=True)
 
 
 async def test_an_expired_link_says_how_to_reach_the_clinic(
+    tmp_path,
     contexts,  # noqa: F811
     waiting: WaitingFactory,  # noqa: F811
 ):
@@ -155,4 +158,4 @@ async def test_an_expired_link_says_how_to_reach_the_clinic(
     assert patient.family_name not in await page.content()
     for width in (1280, 390):
         await page.set_viewport_size({"width": width, "height": 800})
-        await page.screenshot(path=f"/tmp/visitux-expired-{width}.png", full_page=True)
+        await page.screenshot(path=tmp_path / f"expired-{width}.png", full_page=True)
