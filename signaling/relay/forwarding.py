@@ -83,18 +83,19 @@ class SlotTrack(MediaStreamTrack):
         self._sending = False
         size = VIDEO_QUEUE_SIZE if kind == "video" else AUDIO_QUEUE_SIZE
         self._queue: asyncio.Queue[av.Packet[Any] | Frame | None] = asyncio.Queue(maxsize=size)
+        # How many queued items ago the latest keyframe was queued (None: none queued).
+        self._since_keyframe: int | None = None
 
     async def recv(self) -> av.Packet[Any] | Frame:
         if self.readyState != "live":
             raise MediaStreamError
         if not self._sending:
-            # The viewer's connection is up only now: what queued before is stale, so start
-            # from a keyframe requested at this moment.
+            # The viewer's connection is up only now. Start from the latest keyframe that
+            # queued meanwhile (the one asked for at binding, usually a few frames old); only
+            # without one, ask the publisher for a keyframe now.
             self._sending = True
             if self.kind == "video" and self.forwarding:
-                self._clear()
-                self._awaiting_keyframe = True
-                self.request_keyframe()
+                self._start_from_latest_keyframe()
         item = await self._queue.get()
         if item is None:
             raise MediaStreamError
@@ -140,6 +141,9 @@ class SlotTrack(MediaStreamTrack):
             self._queue.get_nowait()
         if keyframe and self.kind == "video":
             self.keyframes_forwarded += 1
+            self._since_keyframe = 0
+        elif self._since_keyframe is not None:
+            self._since_keyframe += 1
         self._queue.put_nowait(packet)
 
     def push_frame(self, frame: Frame) -> None:
@@ -156,6 +160,17 @@ class SlotTrack(MediaStreamTrack):
 
     def _clear(self) -> None:
         while not self._queue.empty():
+            self._queue.get_nowait()
+        self._since_keyframe = None
+
+    def _start_from_latest_keyframe(self) -> None:
+        since = self._since_keyframe
+        if since is None:
+            self._clear()
+            self._awaiting_keyframe = True
+            self.request_keyframe()
+            return
+        while self._queue.qsize() > since + 1:
             self._queue.get_nowait()
 
 

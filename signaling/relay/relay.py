@@ -10,7 +10,7 @@ from aiortc import RTCIceServer, RTCSessionDescription
 
 from app.core.config import Settings
 from signaling.relay.ice import relay_ice_servers
-from signaling.relay.room import MAX_PARTICIPANTS, Participant, Room
+from signaling.relay.room import MAX_PARTICIPANTS, Participant, RelayError, Room
 
 
 class MediaRelay:
@@ -43,6 +43,13 @@ class MediaRelay:
         self, room_id: str, participant_id: str, offer: RTCSessionDescription
     ) -> RTCSessionDescription:
         """Answer a participant's offer; they see and hear everyone else in the visit."""
+        room = self._room(room_id)
+        try:
+            return await room.join(participant_id, offer)
+        finally:
+            self._forget_if_empty(room)
+
+    def _room(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
             room = Room(
@@ -54,10 +61,25 @@ class MediaRelay:
                 on_empty=self._forget_if_empty,
             )
             self.rooms[room_id] = room
+        return room
+
+    async def move(self, from_room: str, participant_id: str, to_room: str) -> bool:
+        """Move a connected participant into another room, its connection untouched (no new
+        offer): whoever waited alone in `from_room` now sees and hears everyone in `to_room`.
+        False if there was no such connection to move."""
+        source = self.rooms.get(from_room)
+        participant = await source.detach(participant_id) if source is not None else None
+        if participant is None:
+            return False
+        room = self._room(to_room)
         try:
-            return await room.join(participant_id, offer)
+            await room.attach(participant)
+        except RelayError:
+            await Room.close_participant(participant)
+            raise
         finally:
             self._forget_if_empty(room)
+        return True
 
     def participant(self, room_id: str, participant_id: str) -> Participant | None:
         room = self.rooms.get(room_id)

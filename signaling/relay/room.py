@@ -3,6 +3,9 @@
 A participant's offer carries, per kind, one transceiver it sends on and further receive-only
 ones: every transceiver the relay can send on is a slot that shows one other participant, so
 people joining and leaving never need a renegotiation.
+
+A connection can also wait in a room of its own (a patient in the waiting room: ICE and DTLS
+done, nothing routed) and later move, unchanged, into a visit's room (`detach` / `attach`).
 """
 
 from __future__ import annotations
@@ -136,6 +139,35 @@ class Room:
             assert participant.pc.localDescription is not None
             return participant.pc.localDescription
 
+    async def detach(self, participant_id: str) -> Participant | None:
+        """Take a participant out of this room with their connection still open, unrouted."""
+        async with self._lock:
+            participant = self.participants.pop(participant_id, None)
+            if participant is None:
+                return None
+            for other in self.participants.values():
+                for kind, index in other.routes.pop(participant_id, {}).items():
+                    other.slots[kind][index][1].unbind()
+            participant.routes.clear()
+            for slot in participant.all_slot_tracks():
+                slot.unbind()
+        if not self.participants and self._on_empty is not None:
+            self._on_empty(self)
+        return participant
+
+    async def attach(self, participant: Participant) -> None:
+        """Bring an open connection (detached from another room) in, routed both ways."""
+        async with self._lock:
+            if participant.id in self.participants:
+                await self._remove(participant.id)
+            if len(self.participants) >= self._max:
+                raise RoomFull(f"visit {self.id} already has {self._max} participants")
+            for other in self.participants.values():
+                self._route(other, participant)
+                self._route(participant, other)
+            self.participants[participant.id] = participant
+            self._watch(participant)
+
     async def leave(self, participant_id: str, pc: RTCPeerConnection | None = None) -> None:
         """Disconnect a participant; `pc` limits it to that connection (not a newer one)."""
         async with self._lock:
@@ -191,15 +223,21 @@ class Room:
             await pc.close()
             raise
 
+        self._watch(participant)
+        return participant
+
+    def _watch(self, participant: Participant) -> None:
+        """A failed or closed connection leaves this room (the one it is in now)."""
+        pc = participant.pc
+        pc.remove_all_listeners("connectionstatechange")
+
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                logger.info("participant %s connection %s", participant_id, pc.connectionState)
-                task = asyncio.ensure_future(self.leave(participant_id, pc))
+                logger.info("participant %s connection %s", participant.id, pc.connectionState)
+                task = asyncio.ensure_future(self.leave(participant.id, pc))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
-
-        return participant
 
     async def _negotiate(self, participant: Participant, offer: RTCSessionDescription) -> None:
         pc = participant.pc
@@ -275,6 +313,11 @@ class Room:
         for other in self.participants.values():
             for kind, index in other.routes.pop(participant_id, {}).items():
                 other.slots[kind][index][1].unbind()
+        await self.close_participant(participant)
+
+    @staticmethod
+    async def close_participant(participant: Participant) -> None:
+        """Stop what a participant published and watched, and close their connection."""
         for track in participant.all_published():
             track.close()
         for slot in participant.all_slot_tracks():

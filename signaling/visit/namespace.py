@@ -1,11 +1,17 @@
-"""The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit."""
+"""The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit.
+
+A waiting patient's page connects in waiting mode (`auth: {"waiting": true}`): it gets its ICE
+servers and negotiates a warm connection with the relay, which routes nothing to it. Once the
+provider has admitted them, `enter` makes the socket the visit's patient and moves that same
+connection into the visit (signaling/visit/warm.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
@@ -17,13 +23,20 @@ from app.core import audit
 from app.core.errors import Conflict, DomainError, InvalidInput
 from app.web.api import parse_model
 from app.web.audited import record
-from app.web.identity import anonymous_actor, client_addr, optional_staff, staff_actor
+from app.web.identity import (
+    anonymous_actor,
+    client_addr,
+    optional_staff,
+    patient_session,
+    staff_actor,
+)
 from app.web.keys import DATABASE
 from signaling.auth import refused, request_of
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
 from signaling.queue.keys import NOTIFIER
 from signaling.relay import MediaRelay, RelayError, RoomFull
+from signaling.relay.ice import browser_ice_servers
 from signaling.relay.relay import MEDIA_RELAY
 from signaling.relay.room import MAX_PARTICIPANTS
 from signaling.rooms import (
@@ -34,7 +47,7 @@ from signaling.rooms import (
     visit_room,
 )
 from signaling.server import SOCKET_SERVER
-from signaling.visit import attendance, guests
+from signaling.visit import attendance, guests, warm
 from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
 from signaling.visit.chat_limits import check_chat
@@ -76,6 +89,18 @@ class ConnectIn(BaseModel):
     visit_id: uuid.UUID
 
 
+class WaitingConnectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    waiting: Literal[True]
+
+
+class EnterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visit_id: uuid.UUID
+
+
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +137,13 @@ class AudioOnlyIn(BaseModel):
     on: bool
 
 
+class MediaStateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    microphone: bool
+    camera: bool
+
+
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,9 +158,16 @@ class VisitNamespace(GuardedNamespace):
         # Per process, like the relay: sid -> attendee, and who offered last per participant
         # (a reload's new socket may offer before the old socket's disconnect arrives).
         self._attendees: dict[str, Seat] = {}
+        # Waiting patients' sockets with (or about to make) a warm connection to the relay.
+        self._waiting: dict[str, warm.WaitingSeat] = {}
+        # Which waiting socket holds each lobby's connection (a reload's new socket may offer
+        # before the old one's disconnect arrives; a second tab takes the place over).
+        self._lobby_holders: dict[str, str] = {}
         self._offered: dict[tuple[uuid.UUID, str], str] = {}
         # Participants who switched to audio only: they get no video until they switch back.
         self._audio_only: set[tuple[uuid.UUID, str]] = set()
+        # Whether each participant's microphone and camera are on, as their page says.
+        self._media_state: dict[tuple[uuid.UUID, str], MediaStateIn] = {}
 
     @property
     def relay(self) -> MediaRelay:
@@ -136,6 +175,9 @@ class VisitNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         request = request_of(environ)
+        if isinstance(auth, dict) and "waiting" in auth:
+            await self._connect_waiting(sid, request, auth)
+            return
         try:
             visit_id = parse_model(ConnectIn, auth).visit_id
         except DomainError:
@@ -156,6 +198,11 @@ class VisitNamespace(GuardedNamespace):
             raise refused(exc.code, exc.message) from None
         if who.visit.ended_at is not None:
             raise refused("visit_ended", "This visit has ended.")
+        await self._take_seat(sid, who, request)
+
+    async def _take_seat(self, sid: str, who: Seat, request: web.Request) -> None:
+        """The socket becomes this attendee's: rooms, chat so far, the others told."""
+        visit_id = who.visit.id
         self._attendees[sid] = who
         staff = await optional_staff(request)  # the request keeps the answer: no second lookup
         if who.role == visits.PROVIDER and staff is not None:
@@ -179,7 +226,78 @@ class VisitNamespace(GuardedNamespace):
         await self._push_people(visit_id)
         await self._audit(who, request, "visit.join")
 
+    async def _connect_waiting(self, sid: str, request: web.Request, auth: Any) -> None:
+        """A checked-in patient's waiting page, to warm up its connection to the relay."""
+        if not self.settings.warm_waiting:
+            raise refused("warm_off", "This clinic connects the video after the admit.")
+        try:
+            parse_model(WaitingConnectIn, auth)
+            async with self.db.session() as session:
+                appointment, patient = await warm.waiting_patient(session, patient_session(request))
+        except DomainError as exc:
+            raise refused(exc.code, exc.message) from None
+        self._waiting[sid] = warm.WaitingSeat(appointment.id, patient.id, request)
+
+    async def on_ice_servers(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """STUN/TURN for a waiting page's warm connection (the visit page asks over HTTP)."""
+        seat = self._waiting_seat(sid)
+        return {"ice_servers": browser_ice_servers(self.settings, seat.patient_id.hex)}
+
+    async def on_enter(self, sid: str, data: Any) -> dict[str, Any]:
+        """An admitted patient's waiting page enters the visit with its warm connection."""
+        seat = self._waiting_seat(sid)
+        visit_id = parse_model(EnterIn, data).visit_id
+        try:
+            who = Seat.of(await attendee_of(seat.request, visit_id), seat.request)
+        except DomainError as exc:
+            await record(
+                seat.request,
+                anonymous_actor(seat.request),
+                "visit.join",
+                outcome=audit.DENIED,
+                object_type="visit",
+                object_id=visit_id,
+                detail=exc.code,
+            )
+            raise
+        if who.role != visits.PATIENT or who.person_id != seat.patient_id:
+            raise Conflict("This connection waits for another visit.")
+        async with self.db.session() as session:
+            await visits.require_open(session, visit_id)
+        del self._waiting[sid]
+        holder = self._lobby_holders.pop(seat.lobby, None)
+        if holder not in (None, sid):
+            self._lobby_holders[seat.lobby] = holder  # another tab holds it: not ours to move
+        try:
+            moved = holder == sid and await self.relay.move(
+                seat.lobby, seat.participant_id, str(visit_id)
+            )
+        except RoomFull:
+            raise guests.VisitFull(
+                f"This visit already has {MAX_PARTICIPANTS} people in it, the most it can hold."
+            ) from None
+        if moved:
+            await self._offered_by(sid, who)
+        await self._take_seat(sid, who, seat.request)
+        participant = self.relay.participant(str(visit_id), who.participant_id)
+        layout = participant.layout() if moved and participant else {}
+        if moved:
+            await self._push_layouts(visit_id, skip=sid)
+        return {"moved": moved, "layout": layout}
+
+    def _waiting_seat(self, sid: str) -> warm.WaitingSeat:
+        seat = self._waiting.get(sid)
+        if seat is None:
+            raise Conflict("This connection is not waiting for a visit.")
+        return seat
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        seat = self._waiting.pop(sid, None)
+        if seat is not None:
+            if self._lobby_holders.get(seat.lobby) == sid:
+                del self._lobby_holders[seat.lobby]
+                await self.relay.leave(seat.lobby, seat.participant_id)
+            return
         who = self._attendees.pop(sid, None)
         if who is None:
             return
@@ -201,6 +319,10 @@ class VisitNamespace(GuardedNamespace):
             log.warning("could not record that %s left visit %s: %s", who.role, who.visit.id, exc)
 
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
+        seat = self._waiting.get(sid)
+        if seat is not None:
+            check_offer(self, seat.appointment_id, seat.participant_id, data)
+            return await self._warm_offer(sid, seat, parse_model(OfferIn, data))
         who = self._attendee(sid)
         check_offer(self, who.visit.id, who.participant_id, data)
         offer_in = parse_model(OfferIn, data)
@@ -221,6 +343,34 @@ class VisitNamespace(GuardedNamespace):
             raise InvalidInput(
                 f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
             ) from None
+        await self._offered_by(sid, who)
+        participant = self.relay.participant(str(who.visit.id), who.participant_id)
+        layout = participant.layout() if participant else {}
+        await self._push_layouts(who.visit.id, skip=sid)
+        return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
+
+    async def _warm_offer(
+        self, sid: str, seat: warm.WaitingSeat, offer_in: OfferIn
+    ) -> dict[str, Any]:
+        """The waiting page's connection: answered, held alone; nothing reaches it yet."""
+        try:
+            answer = await self.relay.join(
+                seat.lobby, seat.participant_id, RTCSessionDescription(offer_in.sdp, "offer")
+            )
+        except ValueError as exc:
+            raise InvalidInput(
+                f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
+            ) from None
+        previous = self._lobby_holders.get(seat.lobby)
+        self._lobby_holders[seat.lobby] = sid
+        if previous is not None and previous != sid:
+            # The patient's other tab lost its warm connection to this one: it says so and
+            # opens the visit page at the admit instead of taking the connection back.
+            await self.emit("replaced", {}, to=previous)
+        return {"sdp": answer.sdp, "type": answer.type, "layout": {}}
+
+    async def _offered_by(self, sid: str, who: Seat) -> None:
+        """`sid` holds the attendee's connection to the relay now (after an offer or a move)."""
         if (who.visit.id, who.participant_id) in self._audio_only:
             await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
         async with self.db.session() as session:
@@ -231,10 +381,6 @@ class VisitNamespace(GuardedNamespace):
             # The same person in another tab: the relay dropped that connection; say so there
             # instead of letting both tabs take the place from each other in turn.
             await self.emit("replaced", {}, to=previous)
-        participant = self.relay.participant(str(who.visit.id), who.participant_id)
-        layout = participant.layout() if participant else {}
-        await self._push_layouts(who.visit.id, skip=sid)
-        return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
 
     async def on_chat(self, sid: str, data: Any) -> dict[str, Any]:
         who = self._attendee(sid)
@@ -256,6 +402,7 @@ class VisitNamespace(GuardedNamespace):
         for key in [k for k in self._offered if k[0] == visit.id]:
             del self._offered[key]
         self._audio_only = {k for k in self._audio_only if k[0] != visit.id}
+        self._media_state = {k: v for k, v in self._media_state.items() if k[0] != visit.id}
         assert visit.ended_at is not None
         ended_at = visit.ended_at.isoformat()
         await self.emit("ended", {"ended_at": ended_at}, room=visit_room(visit.id))
@@ -274,6 +421,14 @@ class VisitNamespace(GuardedNamespace):
         await self.relay.receive_video(str(who.visit.id), who.participant_id, not audio_only)
         await self._push_people(who.visit.id)
         return {"ok": True, "audio_only": audio_only}
+
+    async def on_media_state(self, sid: str, data: Any) -> dict[str, Any]:
+        """The attendee's microphone or camera went on or off: the others' captions say so."""
+        who = self._attendee(sid)
+        state = parse_model(MediaStateIn, data)
+        self._media_state[(who.visit.id, who.participant_id)] = state
+        await self._push_people(who.visit.id)
+        return {"ok": True}
 
     async def on_admit_guest(self, sid: str, data: Any) -> dict[str, Any]:
         """The provider lets a waiting guest in; their waiting page moves on to the visit."""
@@ -328,15 +483,19 @@ class VisitNamespace(GuardedNamespace):
 
     async def _push_people(self, visit_id: uuid.UUID) -> None:
         """Names for the relay's participant ids, so pages can caption each picture."""
-        people = {
-            who.participant_id: {
+        people = {}
+        for who in self._attendees.values():
+            if who.visit.id != visit_id:
+                continue
+            key = (visit_id, who.participant_id)
+            media = self._media_state.get(key)
+            people[who.participant_id] = {
                 "name": who.name,
                 "role": who.role,
-                "audio_only": (visit_id, who.participant_id) in self._audio_only,
+                "audio_only": key in self._audio_only,
+                "microphone": media.microphone if media else True,
+                "camera": media.camera if media else True,
             }
-            for who in self._attendees.values()
-            if who.visit.id == visit_id
-        }
         await self.emit("people", people, room=visit_room(visit_id))
 
     async def _audit(

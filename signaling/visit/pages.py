@@ -43,7 +43,10 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
     assert provider is not None and patient is not None
     if summary is not None:
         await record_visit(request, who, "visit.attendance_read")
-    return aiohttp_jinja2.render_template(
+    # The first connection needs no extra request for its STUN/TURN servers (short-lived TURN
+    # credentials; a reconnect asks /api/visits/{id}/ice-servers again).
+    ice_servers = None if ended else browser_ice_servers(request.app[SETTINGS], who.turn_user)
+    response = aiohttp_jinja2.render_template(
         "signaling/visit.html",
         request,
         {
@@ -62,8 +65,11 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
                 if clinic is not None and who.role != visits.PROVIDER
                 else {}
             ),
+            "ice_servers": ice_servers,
         },
     )
+    response.headers["Cache-Control"] = "no-store"  # it carries TURN credentials
+    return response
 
 
 @routes.get("/api/visits/{visit_id}/ice-servers")

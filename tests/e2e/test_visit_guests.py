@@ -138,7 +138,7 @@ async def test_quality_indicator_and_audio_only(contexts, waiting: WaitingFactor
 
     # Loopback is as good as a connection gets.
     for page in (patient, provider):
-        await expect(page.locator("#quality-level")).to_have_text("Connection: Good")
+        await expect(page.locator("#quality-level")).to_have_text("Good connection")
         await expect(page.locator("#quality-warning")).to_be_hidden()
     seen = await remote(patient)
     assert seen["quality"]["sendKbps"] > 0 and seen["quality"]["receiveKbps"] > 0

@@ -233,8 +233,10 @@ async def admit_patient(
     return admitted["visit_id"], provider_headers
 
 
-async def refused_connection(server, headers: dict[str, str], visit_id: str) -> Any:
-    """The refusal (code, message) a connection to the visit gets."""
+async def refused_connection(
+    server, headers: dict[str, str], visit_id: str, *, auth: dict[str, Any] | None = None
+) -> Any:
+    """The refusal (code, message) a connection to the visit (or with `auth`) gets."""
     client = socketio.AsyncClient(reconnection=False)
     errors: list[Any] = []
     refused_event = asyncio.Event()
@@ -250,7 +252,7 @@ async def refused_connection(server, headers: dict[str, str], visit_id: str) -> 
                 client.connect(
                     str(server.make_url("/")),
                     headers=headers,
-                    auth={"visit_id": visit_id},
+                    auth=auth or {"visit_id": visit_id},
                     namespaces=["/visit"],
                     transports=["websocket"],
                 ),

@@ -38,6 +38,8 @@ class ClientPeer:
     name: str
     extra_slots: int = 2
     video_codec: str | None = None
+    # False: the sending transceivers carry no track (a waiting page's held connection).
+    sending: bool = True
     pc: RTCPeerConnection = field(init=False)
     received: dict[str, Received] = field(default_factory=dict)
     connected_at: float | None = None
@@ -47,8 +49,14 @@ class ClientPeer:
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
-        self.pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
-        videos = [self.pc.addTransceiver(VideoStreamTrack(), direction="sendrecv")]
+        self.pc.addTransceiver(
+            AudioStreamTrack() if self.sending else "audio", direction="sendrecv"
+        )
+        videos = [
+            self.pc.addTransceiver(
+                VideoStreamTrack() if self.sending else "video", direction="sendrecv"
+            )
+        ]
         for _ in range(self.extra_slots):
             self.pc.addTransceiver("audio", direction="recvonly")
             videos.append(self.pc.addTransceiver("video", direction="recvonly"))
@@ -70,14 +78,27 @@ class ClientPeer:
         """Join and return the relay's answer SDP."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         answer = await relay.join(room, self.name, self.pc.localDescription)
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, answer.type))
+        await self.answered(answer.sdp)
+        return str(answer.sdp)
+
+    async def answered(self, sdp: str) -> None:
+        """Take the relay's answer (however it came) and read every incoming track."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         for transceiver in self.pc.getTransceivers():
             track = transceiver.receiver.track
             if track is not None:
                 stats = Received(kind=track.kind)
                 self.received[transceiver.mid] = stats
                 self._readers.append(asyncio.ensure_future(self._read(track, stats)))
-        return str(answer.sdp)
+
+    async def packets_received(self) -> int:
+        """RTP packets that reached this peer, on every transceiver (decoded or not)."""
+        total = 0
+        for transceiver in self.pc.getTransceivers():
+            for stats in (await transceiver.receiver.getStats()).values():
+                if stats.type == "inbound-rtp":
+                    total += stats.packetsReceived
+        return total
 
     def video_from(self, relay: MediaRelay, room: str, remote: str) -> Received:
         return self._from(relay, room, remote, "video")

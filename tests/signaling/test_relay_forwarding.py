@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
+import av
 import pytest
 
 from signaling.relay import MediaRelay, RoomFull
@@ -262,3 +263,52 @@ async def test_audio_only_stops_and_restarts_the_video_a_viewer_gets(
     await relay.receive_video(ROOM, "patient", True)
     frames = video.frames
     await wait_for(lambda: video.frames > frames + 10, 10, "the patient's pictures again")
+
+
+class _Source:
+    """Stands in for a publisher: counts the keyframes asked of it."""
+
+    def __init__(self) -> None:
+        self.keyframe_requests = 0
+
+    def subscribe(self, slot: SlotTrack, *, forward: bool) -> None:
+        pass
+
+    def unsubscribe(self, slot: SlotTrack) -> None:
+        pass
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+
+
+def _packet(data: bytes) -> av.Packet:
+    return av.Packet(data)
+
+
+async def test_a_viewer_whose_connection_comes_up_starts_from_the_keyframe_already_queued() -> None:
+    # VP8: bit 0 of the first byte is 0 on a keyframe, 1 on an inter frame.
+    keyframe, delta = b"\x00keyframe", b"\x01delta"
+    slot = SlotTrack("video")
+    source = _Source()
+    slot.bind(source, forward=True)  # type: ignore[arg-type]
+    asked = source.keyframe_requests
+    for data, is_key in ((delta, False), (keyframe, True), (delta, False), (delta, False)):
+        slot.push_packet(_packet(data), is_key)
+    # Connected now: the picture starts at the queued keyframe, no new keyframe is asked for.
+    first = await asyncio.wait_for(slot.recv(), 5)
+    assert bytes(first) == keyframe
+    assert source.keyframe_requests == asked + 1  # the one delta before any keyframe asked
+    assert bytes(await slot.recv()) == delta
+
+    # Without a queued keyframe, the viewer waits for a fresh one, asked for at once.
+    other = SlotTrack("video")
+    other.bind(source, forward=True)  # type: ignore[arg-type]
+    before = source.keyframe_requests
+    reader = asyncio.ensure_future(other.recv())
+    await asyncio.sleep(0)
+    assert source.keyframe_requests == before + 1
+    other.push_packet(_packet(delta), False)
+    other.push_packet(_packet(keyframe), True)
+    assert bytes(await asyncio.wait_for(reader, 5)) == keyframe
+    slot.stop()
+    other.stop()

@@ -69,3 +69,7 @@ identity.addEventListener("submit", async (event) => {
 });
 
 load();
+
+// The browser's print dialog keeps a paper copy, or a PDF with "Save as PDF" as the printer;
+// the print stylesheet leaves only the summary on the page.
+document.getElementById("summary-print").addEventListener("click", () => window.print());

@@ -3,6 +3,7 @@
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { el } from "../shared/dom.js";
 import { audio, call, hideSteps, isGuest, show } from "./checkin.js";
+import { canEnter, coolDown, enterVisit, warmUp } from "./warm_visit.js";
 
 let socket = null;
 const originalTitle = document.title;
@@ -80,8 +81,14 @@ function beep() {
   }
 }
 
-export function admitted(url) {
+export function admitted(url, visitId) {
   if (socket) socket.disconnect();
+  if (visitId && canEnter()) {
+    // The connection is warm: the chime plays while picture and sound start on this page.
+    beep();
+    enterVisit(visitId);
+    return;
+  }
   show("admitted");
   document.getElementById("visit-link").href = url;
   document.title = "▶ Your provider is ready · OpenConsult";
@@ -95,6 +102,7 @@ export async function enterWaitingRoom() {
   show("waiting");
   const open = document.getElementById("checkin-open"); // "Check-in is open": done with it now
   if (open) open.hidden = true;
+  if (!isGuest) warmUp();
   if (isGuest) {
     document.getElementById("waiting-place").textContent =
       "Please wait: the provider will let you into the visit shortly.";
@@ -122,9 +130,10 @@ export async function enterWaitingRoom() {
     addMessage(message);
     document.title = `New message · ${originalTitle}`;
   });
-  socket.on("admitted", (data) => admitted(data.url));
+  socket.on("admitted", (data) => admitted(data.url, data.visit_id));
   socket.on("released", (data) => {
     socket.disconnect();
+    coolDown();
     hideSteps();
     const released = document.getElementById("released");
     released.textContent = data.message;

@@ -5,21 +5,47 @@
 const SLOTS = 3; // per kind: the one we send on, plus slots: up to 3 others (4 people a visit)
 const OFFER_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 3000;
+const FIRST_CANDIDATES_MS = 20; // after the first candidate, for its siblings
 const DISCONNECTED_GRACE_MS = 1500; // "disconnected" already means seconds without ICE consent
 
-async function iceServers(visitId) {
-  const response = await fetch(`/api/visits/${visitId}/ice-servers`, {
+// A waiting page has no visit yet: its socket hands out the ICE servers instead.
+async function iceServers(state) {
+  if (state.iceServers) {
+    // The page brought them: used once, a reconnect asks again (TURN credentials expire).
+    const servers = state.iceServers;
+    state.iceServers = null;
+    return servers;
+  }
+  if (state.waiting) {
+    const answer = await state.socket.timeout(OFFER_TIMEOUT_MS).emitWithAck("ice_servers", {});
+    if (answer.error) throw new Error(answer.error.message);
+    return answer.ice_servers;
+  }
+  const response = await fetch(`/api/visits/${state.visitId}/ice-servers`, {
     credentials: "same-origin", headers: { Accept: "application/json" },
   });
   if (!response.ok) throw new Error(`ICE servers refused (${response.status})`);
   return (await response.json()).ice_servers;
 }
 
+function connected(socket) {
+  return new Promise((resolve) => {
+    if (socket.connected) return resolve();
+    socket.once("connect", resolve);
+  });
+}
+
+// The offer goes with the first candidates, not after the whole gathering (100-200 ms): the
+// browser checks from every candidate it finds anyway, and the relay (aioice) answers checks
+// from addresses it was not told about (peer-reflexive), so later candidates are not needed.
 function gathered(pc) {
   return new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
     pc.addEventListener("icegatheringstatechange", () => {
       if (pc.iceGatheringState === "complete") resolve();
+    });
+    pc.addEventListener("icecandidate", (event) => {
+      if (event.candidate) setTimeout(resolve, FIRST_CANDIDATES_MS);
     });
     setTimeout(resolve, GATHER_TIMEOUT_MS);
   });
@@ -28,9 +54,17 @@ function gathered(pc) {
 // `state` is the page's: the socket, the peer connection (pc) and what it receives (layout,
 // streams, kinds), the generation that bumps whenever the current peer connection is
 // abandoned, and whether this person left or the visit ended.
+//
+// The connection is negotiated while the camera and microphone open: the senders start without
+// a track and get them when they are ready. startPeer({ hold: true }) makes a waiting page's
+// warm connection: its senders stay without a track (nothing goes out) until release(), at the
+// admit.
 export function setupPeer({
-  visitId, state, outgoing, localMedia, say, render, describeConnection, onEnded,
+  state, outgoing, localMedia, say, render, describeConnection, onEnded,
 }) {
+  let audioSender = null;
+  let holding = false; // a waiting page's connection: nothing is sent yet
+  let offering = null; // the generation whose offer is not sent yet (it waits for the socket)
   function closePeer() {
     if (state.pc) {
       state.pc.onconnectionstatechange = null;
@@ -39,6 +73,8 @@ export function setupPeer({
       state.pc = null;
     }
     outgoing.sender = null;
+    audioSender = null;
+    holding = false;
     state.streams.clear();
     state.kinds.clear();
     state.layout = {};
@@ -55,18 +91,21 @@ export function setupPeer({
     }, delay);
   }
 
-  async function startPeer() {
+  async function startPeer({ hold = false } = {}) {
     const generation = ++state.generation;
+    offering = generation;
     closePeer();
-    say("Connecting the video…");
+    if (!hold) say("Connecting the video…");
     try {
-      const media = await localMedia();
-      const servers = await iceServers(visitId);
+      const servers = await iceServers(state);
       if (generation !== state.generation) return;
       const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
       state.pc = pc;
-      pc.addTransceiver(media.getAudioTracks()[0] || "audio", { direction: "sendrecv" });
-      outgoing.sender = pc.addTransceiver(outgoing.track() || "video", { direction: "sendrecv" }).sender;
+      // Admitted meanwhile (the page entered the visit): send at once.
+      holding = hold && state.waiting;
+      audioSender = pc.addTransceiver("audio", { direction: "sendrecv" }).sender;
+      outgoing.sender = pc.addTransceiver("video", { direction: "sendrecv" }).sender;
+      sendMedia(generation);
       for (let i = 1; i < SLOTS; i++) {
         pc.addTransceiver("audio", { direction: "recvonly" });
         pc.addTransceiver("video", { direction: "recvonly" });
@@ -81,6 +120,10 @@ export function setupPeer({
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       if (generation !== state.generation) return;
+      // The page negotiates while its socket connects; the offer goes once it has.
+      await connected(state.socket);
+      offering = null;
+      if (generation !== state.generation) return;
       const answer = await state.socket.timeout(OFFER_TIMEOUT_MS)
         .emitWithAck("offer", { sdp: pc.localDescription.sdp });
       if (answer.error) {
@@ -89,8 +132,9 @@ export function setupPeer({
       }
       if (generation !== state.generation) return;
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      applyLayout(answer.layout);
+      if (!hold) applyLayout(answer.layout);
     } catch (error) {
+      if (offering === generation) offering = null;
       if (generation !== state.generation || state.ended) return;
       say("The video could not connect; trying again…");
       retry(generation, 2000);
@@ -119,5 +163,26 @@ export function setupPeer({
     describeConnection();
   }
 
-  return { startPeer, closePeer, applyLayout };
+  // The camera and microphone onto the senders, once open (unless the connection is held).
+  async function sendMedia(generation) {
+    const media = await localMedia();
+    if (generation !== state.generation || holding || !audioSender) return;
+    await audioSender.replaceTrack(media.getAudioTracks()[0] || null);
+    await outgoing.apply();
+  }
+
+  // The admit: the held connection sends the microphone and camera from now on.
+  function release() {
+    if (!holding) return;
+    holding = false;
+    sendMedia(state.generation);
+  }
+
+  // The socket (re)connected: offer, unless an offer already waits for exactly that.
+  function onSocketConnected(options) {
+    if (offering !== null && offering === state.generation) return;
+    startPeer(options);
+  }
+
+  return { startPeer, closePeer, applyLayout, release, onSocketConnected };
 }

@@ -1,5 +1,6 @@
 // Connection quality from RTCPeerConnection.getStats(): bitrates, packet loss and round-trip
-// time, summed up as "Good", "Fair" or "Poor" in plain words.
+// time, summed up as "Good", "Fair" or "Poor" and shown in plain words ("Good connection",
+// "Weak connection…"); the figures behind it only for staff, who may need them for support.
 
 const INTERVAL_MS = 2000;
 
@@ -52,10 +53,17 @@ export function totals(report) {
   return out;
 }
 
+export const WORDS = {
+  Good: "Good connection",
+  Fair: "Weak connection: the picture may stutter",
+  Poor: "Weak connection: sound and picture may break up",
+};
+
 // Polls the current peer connection and shows the result; `latest` is kept for tests.
 export class QualityMeter {
-  constructor({ peer, level, detail, warning }) {
+  constructor({ peer, level, detail, warning, staff = false }) {
     this.peer = peer;
+    this.staff = staff;
     this.level = level;
     this.detail = detail;
     this.warning = warning;
@@ -90,10 +98,15 @@ export class QualityMeter {
 
   show(result) {
     this.latest = result;
-    this.level.textContent = `Connection: ${result.level}`;
+    this.level.textContent = WORDS[result.level];
     this.level.parentElement.parentElement.dataset.level = result.level.toLowerCase();
+    if (!this.staff) return this.showWarning(result);
     this.detail.textContent = `(sending ${result.sendKbps} kbit/s, receiving ${result.receiveKbps} kbit/s, `
       + `${(result.lossRate * 100).toFixed(1)} % lost, ${result.rttMs} ms round trip)`;
+    this.showWarning(result);
+  }
+
+  showWarning(result) {
     this.warning.hidden = result.level !== "Poor";
   }
 }

@@ -1,5 +1,7 @@
 // The others in the visit: one tile (picture and name) per remote participant, and their sound.
-// The relay's layout says which transceiver (mid) shows whom.
+// The relay's layout says which transceiver (mid) shows whom. Sound plays on the speaker chosen
+// in the device check.
+import { useSpeaker } from "../shared/device_choice.js";
 
 export class RemoteStage {
   constructor({ grid, waiting, audio }) {
@@ -71,6 +73,7 @@ export class RemoteStage {
       audio.autoplay = true;
       audio.dataset.mid = mid;
       audio.srcObject = streams.get(mid);
+      useSpeaker(audio);
       this.audio.append(audio);
     }
   }

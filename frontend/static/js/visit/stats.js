@@ -21,9 +21,11 @@ export async function remoteStats({ state, stage, nameOf, quality }) {
     videoBytesSent: 0,
     remotes,
     quality: quality.latest,
+    inboundPackets: 0, // everything received, shown or not (a waiting page's must stay 0)
   };
   if (!state.pc) return out;
   (await state.pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp") out.inboundPackets += s.packetsReceived || 0;
     if (s.type === "outbound-rtp" && s.kind === "video") out.videoBytesSent += s.bytesSent || 0;
     if (s.type !== "inbound-rtp" || !(s.mid in state.layout)) return;
     const remote = remotes[state.layout[s.mid]] || { framesDecoded: 0, audioBytes: 0 };

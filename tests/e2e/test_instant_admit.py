@@ -1,0 +1,107 @@
+"""Instant admit: the waiting patient's page holds a warm connection to the relay (nothing
+received), and at the admit becomes the visit without loading a page; the time from the admit
+click to the first remote picture on both sides is printed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.e2e.test_visit import (  # noqa: F401
+    contexts,
+    remote,
+    sees_and_hears,
+    settings,
+    wait_remote,
+    waiting,
+)
+from tests.e2e.test_waiting_room import check_in, sign_in
+from tests.signaling.conftest import WaitingFactory
+
+# When each page first shows a remote picture (epoch ms, this machine's clock for both pages).
+FIRST_FRAME = """
+window.firstRemoteFrameAt = null;
+document.addEventListener("loadeddata", (event) => {
+  const video = event.target;
+  if (window.firstRemoteFrameAt === null && video.closest && video.closest("#remote-grid")) {
+    window.firstRemoteFrameAt = performance.timeOrigin + performance.now();
+  }
+}, true);
+"""
+
+ADMIT = """(name) => {
+  const button = [...document.querySelectorAll("button")].find((b) => b.textContent === name);
+  const at = performance.timeOrigin + performance.now();
+  button.click();
+  return at;
+}"""
+
+
+async def first_frame_at(page: Page) -> float:
+    await page.wait_for_function("() => window.firstRemoteFrameAt !== null", timeout=15_000)
+    at: float = await page.evaluate("() => window.firstRemoteFrameAt")
+    return at
+
+
+async def admit_and_time(patient: Page, provider: Page, name: str) -> tuple[float, float]:
+    """Click Admit; seconds from the click to each side's first remote picture."""
+    clicked: float = await provider.evaluate(ADMIT, f"Admit {name}")
+    await provider.wait_for_url("**/visit/*")
+    patient_at, provider_at = await first_frame_at(patient), await first_frame_at(provider)
+    return (patient_at - clicked) / 1000, (provider_at - clicked) / 1000
+
+
+async def warm(patient: Page) -> dict[str, Any]:
+    """The waiting page's connection to the relay is up."""
+    return await wait_remote(
+        patient, lambda s: s["connection"] == "connected", 15, "the warm connection"
+    )
+
+
+async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
+    tmp_path,
+    contexts: tuple[BrowserContext, BrowserContext],  # noqa: F811
+    waiting: WaitingFactory,  # noqa: F811
+):
+    patient_ctx, provider_ctx = contexts
+    for ctx in (patient_ctx, provider_ctx):
+        await ctx.add_init_script(FIRST_FRAME)
+    v = await waiting.visitable()
+    provider = await provider_ctx.new_page()
+    await sign_in(provider, v.provider, "/provider/queue")
+    patient = await patient_ctx.new_page()
+    await check_in(patient, v.token)
+
+    # Waiting: ICE and DTLS done, nothing received, the visit out of sight.
+    await warm(patient)
+    await expect(patient.get_by_role("heading", name="Visit in progress")).to_be_hidden()
+    for width in (1280, 390):
+        await patient.set_viewport_size({"width": width, "height": 844})
+        await patient.screenshot(path=tmp_path / f"waiting-{width}.png", full_page=True)
+    await patient.evaluate("() => { window.samePage = true; }")
+    assert (await remote(patient))["inboundPackets"] == 0
+
+    name = f"{v.patient.given_name} {v.patient.family_name}"
+    to_patient, to_provider = await admit_and_time(patient, provider, name)
+    print(
+        f"admit click -> first remote frame: patient {to_patient:.3f} s, "
+        f"provider {to_provider:.3f} s"
+    )
+
+    # The same page became the visit (no load); a reload would open the visit page itself.
+    await expect(patient.get_by_role("heading", name="Visit in progress")).to_be_visible()
+    assert await patient.evaluate("() => window.samePage") is True
+    assert "/visit/" in patient.url
+    await sees_and_hears(patient, "the provider")
+    await sees_and_hears(provider, "the patient")
+    await expect(provider.locator("#visit-status")).to_contain_text(f"You can see and hear {name}")
+    await expect(patient.locator("#visit-status")).to_contain_text("You can see and hear")
+    for width in (1280, 390):
+        await patient.set_viewport_size({"width": width, "height": 844})
+        await patient.screenshot(path=tmp_path / f"warm-visit-{width}.png")
+
+    # A reload of the visit keeps working the usual way.
+    await patient.reload()
+    await expect(patient.get_by_role("heading", name="Visit in progress")).to_be_visible()
+    await sees_and_hears(patient, "the provider after the reload")
