@@ -186,7 +186,15 @@ async def staff_headers(base_url: str, account: StaffAccount) -> dict[str, str]:
             json={"email": account.user.email, "password": account.password},
         )
         assert resp.status == 200, await resp.text()
-        return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        body = await resp.json()
+        if body.get("mfa") == "verify":  # admins pass the code step
+            resp = await http.post(
+                f"{base_url}/api/auth/mfa",
+                json={"mfa_token": body["mfa_token"], "code": account.totp_code()},
+            )
+            assert resp.status == 200, await resp.text()
+            body = await resp.json()
+        return {"Authorization": f"Bearer {body['token']}"}
 
 
 def cookie_header(client: Any, name: str = "oc_patient") -> dict[str, str]:
