@@ -29,7 +29,7 @@ from app.records.rotation import rotate_note_key
 from app.web.access_log import AccessLogger
 from app.web.api import field_errors
 from scheduling.demo import seed_demo_visit
-from scheduling.links import join_url
+from scheduling.links import current_link
 from scheduling.mail import local_text
 
 
@@ -59,6 +59,11 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
         async with db.session() as session:
             clinic = (await session.exec(select(Clinic).where(Clinic.name == DEMO_CLINIC))).one()
             visit = await seed_demo_visit(session, clinic_id=clinic.id)
+            # The short link the emails carry, not the long signed one.
+            link = (
+                None if visit is None else await current_link(session, settings, visit.appointment)
+            )
+            await session.commit()
     finally:
         await db.dispose()
     if created:
@@ -80,7 +85,7 @@ async def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{local_text(visit.appointment.start_at, visit.timezone)}, "
             f"{visit.appointment.start_at:%H:%M} UTC; the patient's link "
             f"(opens {settings.join_opens_minutes} minutes before):\n  "
-            f"{join_url(settings, visit.appointment)}"
+            f"{link}"
         )
     return 0
 
@@ -202,8 +207,9 @@ async def cmd_rotate_note_key(settings: Settings, _args: argparse.Namespace) -> 
     finally:
         await db.dispose()
     done = (
-        f"{report.notes} notes, {report.addenda} addenda, {report.chat_lines} visit chat lines "
-        f"and {report.waiting_messages} waiting-room messages"
+        f"{report.notes} notes, {report.addenda} addenda, {report.chat_lines} visit chat lines, "
+        f"{report.waiting_messages} waiting-room messages "
+        f"and {report.mfa_secrets} two-step sign-in secrets"
     )
     await _audit_rotation(settings, f"key {keyring.active}: {done}")
     print(f"re-encrypted {done} under key {keyring.active!r}; older keys may now be removed")

@@ -8,6 +8,7 @@ from app.accounts.setup import setup as setup_accounts
 from app.core.config import Settings
 from app.records.setup import setup as setup_records
 from app.web.keys import SETTINGS
+from app.web.middlewares import name_the_server
 from app.web.setup import setup as setup_web
 from scheduling.setup import setup as setup_scheduling
 from signaling.setup import setup as setup_signaling
@@ -19,6 +20,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the app; resources open on startup and close on cleanup. Domains go in any order."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    name_the_server()
     setup_web(app)
     for setup_domain in DOMAINS:
         setup_domain(app)

@@ -43,9 +43,12 @@ _LEADS = {
 
 
 def local_text(moment: datetime, zone_name: str) -> str:
-    """e.g. 'Monday 9 March 2026, 09:00 (America/New_York, EDT)'."""
+    """e.g. 'Monday 9 March 2026, 09:00 (America/New_York, EDT)'; a zone whose abbreviation
+    is its name is named once: '(UTC)'."""
     local = moment.astimezone(zone_named(zone_name))
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone_name}, {local.tzname()})"
+    abbreviation = local.tzname()
+    zone = zone_name if abbreviation in (None, zone_name) else f"{zone_name}, {abbreviation}"
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone})"
 
 
 def _signature(clinic: Clinic) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 from aiohttp import web
 
-from app.core.auth import SessionClaims
+from app.core.auth import SessionClaims, epoch_key
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
@@ -58,13 +59,18 @@ class TokenBucket:
 class StaffSocket:
     """The staff session a socket was opened with: it ends the socket when the session ends.
 
-    It never outlives the session's absolute lifetime, nor its sign-out (on any process). Idle
+    It never outlives the session's absolute lifetime, nor its sign-out or the end of its user's
+    session epoch (on any process). Idle
     time is not counted here: a provider who talks and writes the note over HTTP for longer than
     the idle limit keeps the session alive, and must not lose the visit's socket for it.
     """
 
     jti: str
     ends_at: float
+    # The user's session epoch the session began in: a password change, an MFA reset or the
+    # clinic requiring MFA ends it (published through the deny-list on every process).
+    user_id: uuid.UUID
+    epoch: int
 
     @property
     def expired(self) -> bool:
@@ -77,7 +83,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     Unknown events, malformed payloads (DomainError from `app.web.api.parse_model`) and crashes are
     answered with an error acknowledgement and logged; the namespace keeps serving everyone.
     A socket opened with a staff session (`remember_session`) is refused and closed at its next
-    event once that session is signed out or expired.
+    event once that session is signed out, ended with its epoch, or expired.
     """
 
     events_per_second: float = 10.0
@@ -109,14 +115,19 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sessions[sid] = StaffSocket(
             jti=claims.jti,
             ends_at=claims.auth_time + self.settings.session_max_hours * 3600,
+            user_id=claims.user_id,
+            epoch=claims.epoch,
         )
 
     async def _session_ended(self, sid: str) -> bool:
-        """Whether the connection's staff session is over (signed out, or past its lifetime)."""
+        """Whether the connection's staff session is over (signed out, ended with its epoch, or
+        past its lifetime): one deny-list lookup per event."""
         staff = self._sessions.get(sid)
         if staff is None:
             return False
-        return staff.expired or await self.app[DENYLIST].is_revoked(staff.jti)
+        return staff.expired or await self.app[DENYLIST].any_revoked(
+            [staff.jti, epoch_key(staff.user_id, staff.epoch)]
+        )
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in LIFECYCLE_EVENTS:

@@ -34,6 +34,14 @@ def progress_schema(first_step: str) -> Spec:
 
 
 PROGRESS = progress_schema("identity")
+PATIENT_STATUS: Spec = {
+    **PROGRESS,
+    "properties": {
+        **PROGRESS["properties"],
+        "reason": {"type": ["string", "null"], "description": "the reason for the visit given"},
+        "messages": {"type": "array", "items": {"type": "object"}},
+    },
+}
 LINK_ERRORS = (400, 404, 409, 410, 423)
 
 
@@ -53,7 +61,9 @@ PATHS: Spec = {
     },
     "/api/join/{token}/status": {
         "get": _op(
-            "Where the patient is in check-in, and messages so far", ok=PROGRESS, errors=LINK_ERRORS
+            "Where the patient is in check-in, the reason for the visit given and messages so far",
+            ok=PATIENT_STATUS,
+            errors=LINK_ERRORS,
         )
     },
     "/api/join/{token}/consent": {

@@ -25,6 +25,8 @@ def test_compose_sets_only_settings_the_app_knows():
         assert env["DATABASE_URL"].startswith("postgresql://")
         assert env["REDIS_URL"].startswith("redis://")
         assert env["OPENCONSULT_ENV"] == "production"
+        # Production has no development mailbox: the operator's SMTP server is passed through.
+        assert env["OPENCONSULT_SMTP_HOST"] == "${OPENCONSULT_SMTP_HOST:-}"
     assert {"postgres", "redis"} <= set(compose["services"])
 
 

@@ -92,7 +92,7 @@ def sign_in(server: Server, account: StaffAccount) -> tuple[requests.Session, di
         timeout=30,
     )
     assert resp.status_code == 303, resp.text
-    if resp.headers["Location"].startswith("/login/mfa"):  # admins pass the code step
+    if resp.headers["Location"].startswith("/login/mfa"):  # admins give their code too
         resp = http.post(
             f"{server.url}/login/mfa",
             data={"code": account.totp_code()},

@@ -9,15 +9,19 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from app.core.models import utc_column, utcnow
+from app.core.sealed import SealedText
 
 
 class StaffMfa(SQLModel, table=True):
-    """A staff member's TOTP secret; enrolment is pending until a first code confirms it."""
+    """A staff member's TOTP secret; enrolment is pending until a first code confirms it.
+
+    The secret is sealed at rest with the note keys, like chat (a secret stored before reads as
+    it is until `rotate-note-key` seals it)."""
 
     __tablename__ = "staff_mfa"
 
     user_id: uuid.UUID = Field(foreign_key="staff_user.id", primary_key=True)
-    secret: str = Field(max_length=64)
+    secret: str = Field(sa_type=SealedText("staff_mfa", "secret"))
     enabled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     # The newest TOTP time step accepted: a code of that step or an older one is never
     # accepted again (RFC 6238 section 5.2).

@@ -12,13 +12,13 @@ from app.accounts import mfa, service
 from app.accounts.mfa_routes import confirmed, enrolment_context
 from app.accounts.routes import clinic_user, session_body
 from app.accounts.schemas import ClinicPublic, ClinicSecurity, MfaCode, PasswordChange, UserPublic
-from app.core.auth import issue_session_token
+from app.core.auth import issue_session_token, publish_ended_epochs
 from app.core.errors import DomainError
 from app.core.models import Role, User
 from app.web.api import model_response, parse_model, read_json
 from app.web.audited import record
 from app.web.identity import Staff, authorize, client_addr, set_session_cookie, staff_actor
-from app.web.keys import DATABASE, RATE_LIMITER, SETTINGS
+from app.web.keys import DATABASE, DENYLIST, RATE_LIMITER, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -37,6 +37,17 @@ async def _security_context(request: web.Request, staff: Staff) -> dict[str, Any
         "error": None,
         "field": None,
     }
+
+
+async def _sessions_ended(request: web.Request, user: User, old_epoch: int) -> None:
+    """The user's sessions before their current epoch have ended: their open sockets too."""
+    await publish_ended_epochs(
+        request.app[DENYLIST],
+        request.app[SETTINGS],
+        user.id,
+        old_epoch=old_epoch,
+        new_epoch=user.session_epoch,
+    )
 
 
 @routes.get("/account/security")
@@ -61,6 +72,7 @@ async def _change_password(
             current_password=change.current_password,
             new_password=change.new_password,
         )
+    await _sessions_ended(request, user, staff.user.session_epoch)
     token, claims = issue_session_token(
         request.app[SETTINGS],
         user_id=user.id,
@@ -145,9 +157,11 @@ async def clinic_security(request: web.Request) -> web.Response:
     staff = await authorize(request, Role.ADMIN)
     body = await read_json(request, ClinicSecurity)
     async with request.app[DATABASE].session() as session:
-        clinic = await service.set_require_mfa(
+        clinic, ended = await service.set_require_mfa(
             session, clinic_id=staff.clinic_id, required=body.require_mfa
         )
+    for user in ended:
+        await _sessions_ended(request, user, user.session_epoch - 1)
     await record(
         request,
         staff_actor(request, staff),
@@ -164,8 +178,10 @@ async def reset_mfa(request: web.Request) -> web.Response:
     staff = await authorize(request, Role.ADMIN)
     user = await clinic_user(request, staff)
     async with request.app[DATABASE].session() as session:
+        old_epoch = user.session_epoch
         await mfa.reset(session, user=user)
         user = await service.get_clinic_user(session, clinic_id=staff.clinic_id, user_id=user.id)
+    await _sessions_ended(request, user, old_epoch)
     await record(
         request,
         staff_actor(request, staff),

@@ -215,12 +215,16 @@ async def change_password(
     return user
 
 
-async def set_require_mfa(session: AsyncSession, *, clinic_id: uuid.UUID, required: bool) -> Clinic:
+async def set_require_mfa(
+    session: AsyncSession, *, clinic_id: uuid.UUID, required: bool
+) -> tuple[Clinic, list[User]]:
     """Turn the clinic's rule on or off. Turning it on ends the sessions of staff without a
-    second factor, so their next sign-in enrols them."""
+    second factor, so their next sign-in enrols them; those staff are returned too (each at
+    their new session epoch)."""
     clinic = await get_clinic(session, clinic_id)
     clinic.require_mfa = required
     session.add(clinic)
+    ended: list[User] = []
     if required:
         users = await list_clinic_users(session, clinic_id=clinic_id)
         with_mfa = await mfa.enrolled_user_ids(session, [u.id for u in users])
@@ -228,9 +232,10 @@ async def set_require_mfa(session: AsyncSession, *, clinic_id: uuid.UUID, requir
             if user.id not in with_mfa:
                 user.session_epoch += 1
                 session.add(user)
+                ended.append(user)
     await session.commit()
     await session.refresh(clinic)
-    return clinic
+    return clinic, ended
 
 
 async def get_clinic_user(

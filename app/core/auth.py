@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
-from sqlmodel import col
+from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.db import Database
@@ -143,6 +143,28 @@ def csrf_token_matches(settings: Settings, jti: str, presented: str | None) -> b
 class SessionDenylist(Protocol):
     async def revoke(self, jti: str, expires_at: datetime) -> None: ...
     async def is_revoked(self, jti: str) -> bool: ...
+    async def any_revoked(self, keys: list[str]) -> bool: ...
+
+
+def epoch_key(user_id: uuid.UUID, epoch: int) -> str:
+    """The deny-list entry that says every session a user holds from `epoch` has ended."""
+    return f"epoch:{user_id.hex}:{epoch}"
+
+
+async def publish_ended_epochs(
+    denylist: SessionDenylist,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    old_epoch: int,
+    new_epoch: int,
+) -> None:
+    """Tell every process (through the deny-list sign-out uses) that the user's sessions from
+    `old_epoch` up to `new_epoch` have ended: their open sockets close at their next event.
+    HTTP reads the epoch from the user row; a socket asks the deny-list, as for a sign-out."""
+    until = utcnow() + timedelta(hours=settings.session_max_hours)
+    for epoch in range(old_epoch, new_epoch):
+        await denylist.revoke(epoch_key(user_id, epoch), until)
 
 
 class DatabaseDenylist:
@@ -160,6 +182,12 @@ class DatabaseDenylist:
     async def is_revoked(self, jti: str) -> bool:
         async with self.db.session() as session:
             return await session.get(RevokedSession, jti) is not None
+
+    async def any_revoked(self, keys: list[str]) -> bool:
+        """One query for several entries (a socket's session and its user's epoch)."""
+        async with self.db.session() as session:
+            query = select(RevokedSession.jti).where(col(RevokedSession.jti).in_(keys)).limit(1)
+            return (await session.exec(query)).first() is not None
 
     async def prune(self) -> int:
         """Forget revocations of sessions that have ended anyway; return how many."""
@@ -184,6 +212,9 @@ class RedisDenylist:
 
     async def is_revoked(self, jti: str) -> bool:
         return bool(await self.redis.exists(self.prefix + jti))
+
+    async def any_revoked(self, keys: list[str]) -> bool:
+        return bool(await self.redis.exists(*(self.prefix + key for key in keys)))
 
 
 class RateLimiter(Protocol):

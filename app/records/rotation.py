@@ -1,5 +1,6 @@
-"""Re-encrypt every note, addendum, visit chat line and waiting-room message under the active
-key (after a new key was added); chat stored before encryption is sealed on the way."""
+"""Re-encrypt every note, addendum, visit chat line, waiting-room message and staff TOTP secret
+under the active key (after a new key was added); chat and secrets stored before encryption are
+sealed on the way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import col, select, update
 
+from app.accounts.models import StaffMfa
 from app.core import sealed as sealed_text
 from app.core.db import Database
 from app.records.crypto import Keyring, Sealed, associated_data
@@ -21,6 +23,7 @@ class RotationReport:
     addenda: int
     chat_lines: int = 0
     waiting_messages: int = 0
+    mfa_secrets: int = 0
 
 
 async def _rotate_notes(db: Database, keyring: Keyring, batch: int) -> int:
@@ -81,31 +84,37 @@ async def _rotate_addenda(db: Database, keyring: Keyring, batch: int) -> int:
 
 
 async def _rotate_sealed_text(
-    db: Database, keyring: Keyring, model: type[VisitMessage] | type[WaitingMessage], batch: int
+    db: Database,
+    keyring: Keyring,
+    model: type[VisitMessage] | type[WaitingMessage] | type[StaffMfa],
+    key: str,
+    column: str,
+    batch: int,
 ) -> int:
-    """Seal again each `text` not under the active key (plain legacy text included)."""
+    """Seal again each `column` not under the active key (plain legacy text included)."""
     table = str(model.__tablename__)
-    stored = sealed_text.stored(model.text)
+    row_key = col(getattr(model, key))
+    stored = sealed_text.stored(getattr(model, column))
     current = f"{sealed_text.PREFIX}{keyring.active}:%"
     done = 0
     while True:
         async with db.session() as session:
             rows = (
                 await session.exec(
-                    select(col(model.id), stored).where(stored.not_like(current)).limit(batch)
+                    select(row_key, stored).where(stored.not_like(current)).limit(batch)
                 )
             ).all()
             if not rows:
                 return done
             for row_id, old in rows:
-                text = sealed_text.open_stored(keyring, table, "text", old)
-                new = sealed_text.seal(keyring, table, "text", text)
-                # Messages are never edited; the guard only keeps a concurrent rotation's work.
+                text = sealed_text.open_stored(keyring, table, column, old)
+                new = sealed_text.seal(keyring, table, column, text)
+                # The guard keeps a concurrent write's (or rotation's) work.
                 result = await session.exec(
                     sa.update(model)
-                    .where(col(model.id) == row_id)
+                    .where(row_key == row_id)
                     .where(stored == old)
-                    .values(text=sa.type_coerce(new, sa.Text))
+                    .values({column: sa.type_coerce(new, sa.Text)})
                 )
                 done += result.rowcount
             await session.commit()
@@ -115,8 +124,13 @@ async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -
     """Re-encrypt rows not under the active key; raises DecryptionError on a row it cannot open."""
     notes = await _rotate_notes(db, keyring, batch)
     addenda = await _rotate_addenda(db, keyring, batch)
-    chat_lines = await _rotate_sealed_text(db, keyring, VisitMessage, batch)
-    waiting = await _rotate_sealed_text(db, keyring, WaitingMessage, batch)
+    chat_lines = await _rotate_sealed_text(db, keyring, VisitMessage, "id", "text", batch)
+    waiting = await _rotate_sealed_text(db, keyring, WaitingMessage, "id", "text", batch)
+    secrets = await _rotate_sealed_text(db, keyring, StaffMfa, "user_id", "secret", batch)
     return RotationReport(
-        notes=notes, addenda=addenda, chat_lines=chat_lines, waiting_messages=waiting
+        notes=notes,
+        addenda=addenda,
+        chat_lines=chat_lines,
+        waiting_messages=waiting,
+        mfa_secrets=secrets,
     )

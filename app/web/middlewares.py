@@ -6,7 +6,7 @@ import logging
 import time
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.typedefs import Handler
 
 from app.core.auth import issue_session_token
@@ -156,6 +156,18 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             )
             set_session_cookie(response, request, token, claims)
     return response
+
+
+def name_the_server() -> None:
+    """Answers aiohttp writes itself carry our name too, not its version and Python's.
+
+    A request aiohttp cannot parse (a garbage request line, a broken header) is answered 400 by
+    its protocol handler before any middleware or `on_response_prepare` runs, with the default
+    `Server` of `aiohttp.web_response`, a module constant read at each response and offering no
+    setting. Setting it is the one line that covers those answers (tests/test_server_banner.py
+    sends them over a raw socket, so a change in aiohttp shows there).
+    """
+    setattr(web_response, "SERVER_SOFTWARE", SERVER_NAME)  # noqa: B010 (not exported: typed so)
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

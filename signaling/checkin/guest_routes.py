@@ -98,7 +98,10 @@ routes = web.RouteTableDef()
 @routes.get("/guest/{token}")
 async def guest_page(request: web.Request) -> web.StreamResponse:
     """A guest's way in: the check-in page without the patient's date-of-birth step."""
-    arrival = await GUESTS.arrival(request, signed_in=False)
+    try:
+        arrival = await GUESTS.arrival(request, signed_in=False)
+    except guests.GuestLinkInUse as exc:
+        return await _link_in_use_page(request, exc)
     async with request.app[DATABASE].session() as session:
         clinic = await session.get(Clinic, arrival.visit.clinic_id)
     return aiohttp_jinja2.render_template(
@@ -146,3 +149,25 @@ async def guest_name(request: web.Request) -> web.Response:
 
 # Consent, device check, waiting room and ping: the steps a patient takes too.
 GUESTS.add_routes(routes)
+
+
+async def _link_in_use_page(request: web.Request, exc: guests.GuestLinkInUse) -> web.StreamResponse:
+    """Someone else's guest link: why it does not open, and the clinic to call (not the staff
+    start page, which a patient or guest has no use for)."""
+    async with request.app[DATABASE].session() as session:
+        arrival = await guests.resolve_link(
+            session, request.app[SETTINGS], request.match_info["token"]
+        )
+        clinic = await session.get(Clinic, arrival.visit.clinic_id)
+    return aiohttp_jinja2.render_template(
+        "signaling/join.html",
+        request,
+        {
+            "state": "in_use",
+            "reason": exc.message,
+            "code": exc.code,
+            "clinic_name": clinic.name if clinic else None,
+            "clinic_phone": clinic.phone if clinic else None,
+        },
+        status=exc.status,
+    )

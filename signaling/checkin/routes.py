@@ -172,8 +172,11 @@ async def status(request: web.Request) -> web.Response:
     arrival = await PATIENTS.arrival(request)
     async with request.app[DATABASE].session() as session:
         messages = await checkin.messages_for(session, arrival.appointment.id)
+        reasons = await checkin.reasons_for(session, [arrival.appointment.id])
     await PATIENTS.audit(request, arrival, "checkin.status")
     progress = PATIENTS.progress(arrival)
+    # The reason already given: a reload shows it (to edit) instead of an empty field.
+    progress["reason"] = reasons.get(arrival.appointment.id)
     progress["messages"] = [
         {
             "text": m.text,

@@ -149,7 +149,8 @@ async def test_rotate_note_key_command(
     monkeypatch.setenv("OPENCONSULT_NOTE_ACTIVE_KEY", "cli2")
     assert await _run_main(["rotate-note-key"]) == 0
     assert (
-        "re-encrypted 1 notes, 0 addenda, 0 visit chat lines and 0 waiting-room messages "
+        "re-encrypted 1 notes, 0 addenda, 0 visit chat lines, 0 waiting-room messages "
+        "and 2 two-step sign-in secrets "
         "under key 'cli2'" in capsys.readouterr().out
     )
     del note

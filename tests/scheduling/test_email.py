@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from icalendar import Calendar
 from sqlmodel import col, select
 
-from app.core.models import AuditEvent
+from app.core.models import AuditEvent, Patient
 from app.main import create_app
 from scheduling import outbox
 from scheduling.models import OutboxMessage, OutboxStatus
@@ -223,3 +223,25 @@ async def test_two_senders_at_once_deliver_each_message_once(
     assert sum(sent) == 3
     assert len(inbox.to("twice@mail.example")) == 3
     assert len({m["Message-ID"] for m in inbox.to("twice@mail.example")}) == 3
+
+
+async def test_a_patient_in_utc_reads_the_zone_once(client, sched, db, smtp, settings_factory):
+    inbox, port = smtp
+    settings = settings_factory(smtp_host="127.0.0.1", smtp_port=port, background_tasks=False)
+    cal = await sched.calendar(patient_email="ines@mail.example")
+    async with db.session() as session:
+        patient = await session.get(Patient, cal.patient.id)
+        assert patient is not None
+        patient.timezone = "UTC"
+        session.add(patient)
+        await session.commit()
+    headers = await bearer_login(client, cal.scheduler)
+    monday = next_weekday(0, weeks_ahead=2)
+    resp = await client.post(
+        "/api/appointments", json=book_body(cal, at(monday, 9)), headers=headers
+    )
+    assert resp.status == 201, await resp.text()
+    assert await outbox.send_due(db, settings) == 1
+    [confirmation] = inbox.to("ines@mail.example")
+    body = confirmation.get_body(("plain",)).get_content()
+    assert "(UTC)" in body and "UTC, UTC" not in body, body

@@ -4,6 +4,7 @@ after the guest was admitted (issue 15)."""
 
 from __future__ import annotations
 
+from app.core.models import Clinic
 from tests.signaling.conftest import WaitingFactory, admit_patient, refused_connection
 from tests.signaling.test_guests import guest_checks_in, invite
 
@@ -56,3 +57,24 @@ async def test_a_guest_link_works_in_the_first_browser_only(
     assert (await status.json())["visit_url"] == f"/visit/{visit_id}"
     assert (await guest.get(f"/guest/{token}")).status == 200
     assert (await guest.get(f"/visit/{visit_id}")).status == 200
+
+
+async def test_the_link_in_use_page_leads_to_the_clinic_not_the_staff_start_page(
+    server, http_clients, waiting: WaitingFactory, sockets, db
+):
+    v = await waiting.visitable()
+    async with db.session() as session:
+        clinic = await session.get(Clinic, v.clinic.id)
+        assert clinic is not None
+        clinic.phone = "+1 555 0100"
+        session.add(clinic)
+        await session.commit()
+    visit_id, provider_headers = await admit_patient(server, http_clients(), v, sockets)
+    invitation = await invite(http_clients(), visit_id, provider_headers, "Interpreter")
+    await guest_checks_in(http_clients(), invitation["path"], "Ana Souza")
+
+    page = await http_clients().get(invitation["path"])
+    text = await page.text()
+    assert page.status == 403 and "already in use in another browser" in text
+    assert "Back to the start page" not in text and "guest_link_in_use" in text
+    assert clinic.name in text and 'href="tel:+15550100"' in text

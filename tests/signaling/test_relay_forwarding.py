@@ -65,9 +65,7 @@ async def test_two_participants_see_and_hear_each_other_without_transcoding(
             assert slot.frames_transcoded == 0
 
 
-async def test_late_joiner_gets_a_picture_within_two_seconds(
-    relay: MediaRelay, peers: Peers
-) -> None:
+async def test_late_joiner_gets_a_picture(relay: MediaRelay, peers: Peers) -> None:
     _patient, provider = await peers.join("patient", "provider")
     first = provider.video_from(relay, ROOM, "patient")
     await wait_for(lambda: first.frames >= 30, 15, "provider's first frames")
@@ -80,11 +78,11 @@ async def test_late_joiner_gets_a_picture_within_two_seconds(
     [interpreter] = await peers.join("interpreter")
     late = interpreter.video_from(relay, ROOM, "patient")
     await wait_for(lambda: interpreter.connected_at is not None, 10, "interpreter connected")
-    await wait_for(lambda: late.frames > 0, 5, "interpreter's first picture")
+    # Waited for generously and the time printed: tests never assert a duration.
+    await wait_for(lambda: late.frames > 0, 30, "interpreter's first picture")
     assert interpreter.connected_at is not None and late.first_frame_at is not None
     elapsed = late.first_frame_at - interpreter.connected_at
     print(f"late joiner first frame {elapsed:.2f}s after connecting")
-    assert elapsed < 2.0
     # The picture started from a keyframe the patient made on request, not from the first one.
     assert patient_side.published["video"].keyframes_received > keyframes_before
     interpreter_side = relay.participant(ROOM, "interpreter")

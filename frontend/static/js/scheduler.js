@@ -3,6 +3,7 @@
 import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
 import { copyText, emailStatusPill, loadMailTrouble, messageLine } from "./scheduler/delivery.js";
+import { RESENDABLE, resendLink, showLink, wireCopy } from "./scheduler/join_link.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 // `open`: appointments whose "Link and emails" row is open; it stays open when the day redraws.
@@ -115,7 +116,7 @@ async function fillDetail(id, cell) {
   } else {
     parts.push(el("p", { class: "muted" }, "This appointment has no working join link."));
   }
-  if (["booked", "arrived", "checked-in"].includes(a.status)) {
+  if (RESENDABLE.includes(a.status)) {
     parts.push(el("div", { class: "actions" }, el("button", {
       type: "button", onclick: () => resend(a, cell),
     }, `Send a new link to ${a.patient_name}`)));
@@ -128,26 +129,9 @@ async function fillDetail(id, cell) {
 }
 
 async function resend(a, cell) {
-  if (!confirm(`Send ${a.patient_name} a new join link? The link they have now stops working.`)) return;
   try {
-    const fresh = await api("POST", `/api/appointments/${a.id}/resend-link`);
-    say(fresh.emailed ? `Sent a new link to ${fresh.patient_name}; the old one no longer works.`
-      : `Made a new link for ${fresh.patient_name}; the old one no longer works.`);
-    showLink(fresh);
-    await fillDetail(a.id, cell);
+    if (await resendLink(a, say)) await fillDetail(a.id, cell);
   } catch (err) { fail(err); }
-}
-
-function showLink(a) {
-  $("link-patient").textContent = a.patient_name;
-  $("link-url").value = a.join_url;
-  const warning = a.warnings.find((w) => w.code === "no_email");
-  $("link-warning").hidden = !warning;
-  $("link-warning").textContent = warning ? warning.message : "";
-  $("link-note").textContent = a.emailed
-    ? "The patient gets this link by email. Copy it to pass it on another way."
-    : "No email was sent: copy this link and give it to the patient.";
-  $("link-panel").hidden = false;
 }
 
 function cancelForm(a) {
@@ -234,6 +218,6 @@ $("new-patient").addEventListener("submit", async (event) => {
 $("viewer-zone").textContent = viewerZone;
 $("np-tz").value = viewerZone;
 $("day").value = new Date().toLocaleDateString("en-CA", { timeZone: viewerZone });
-$("link-copy").addEventListener("click", () => copyText($("link-url"), say));
+wireCopy(say);
 loadChoices().catch(fail);
 loadMailTrouble({ say, fail, when: dateTimeText }).catch(fail);

@@ -37,7 +37,7 @@ function addMessage(message) {
 }
 
 // A short line to the clinic (an answer, or the reason for the visit), with its own status.
-function sendsText(formId, fieldId, statusId, path, onSent) {
+function sendsText(formId, fieldId, statusId, path, onSent, { keep = false } = {}) {
   const form = document.getElementById(formId);
   if (!form) return;
   form.addEventListener("submit", async (event) => {
@@ -55,7 +55,7 @@ function sendsText(formId, fieldId, statusId, path, onSent) {
     status.className = "muted";
     try {
       const sent = await call("POST", path, { text });
-      field.value = "";
+      if (!keep) field.value = "";
       status.textContent = "Sent to the clinic.";
       onSent(sent);
     } catch (error) {
@@ -98,6 +98,13 @@ export function admitted(url, visitId) {
   setTimeout(() => window.location.assign(url), 1000);
 }
 
+// The reason given stays in its field (a reload shows it too), to change and send again.
+function showReason(sent) {
+  document.getElementById("reason-text").value = sent.text;
+  document.getElementById("reason-status").textContent = `Sent to the clinic: “${sent.text}”`;
+  document.getElementById("reason-send").textContent = "Update the reason";
+}
+
 export async function enterWaitingRoom() {
   show("waiting");
   const open = document.getElementById("checkin-open"); // "Check-in is open": done with it now
@@ -111,9 +118,8 @@ export async function enterWaitingRoom() {
   (state.messages || []).forEach(addMessage);
   if (!isGuest) {
     sendsText("reply-form", "reply-text", "reply-status", "/reply", (sent) => addMessage({ ...sent, sender: "patient" }));
-    sendsText("reason-form", "reason-text", "reason-status", "/reason", (sent) => {
-      document.getElementById("reason-status").textContent = `Sent to the clinic: “${sent.text}”`;
-    });
+    sendsText("reason-form", "reason-text", "reason-status", "/reason", showReason, { keep: true });
+    if (state.reason) showReason({ text: state.reason });
   }
   const connection = document.getElementById("waiting-connection");
   socket = io("/waiting", { transports: ["websocket"], withCredentials: true });
