@@ -288,8 +288,8 @@ class VisitNamespace(GuardedNamespace):
             raise
         if who.role != seat.role or who.person_id != seat.person_id:
             raise Conflict("This connection waits for another visit.")
-        async with self.db.session() as session:
-            await visits.require_open(session, visit_id)
+        if who.visit.ended_at is not None:  # the visit as attendee_of just read it
+            raise visits.VisitEnded("This visit has ended.")
         del self._waiting[sid]
         holder = self._lobby_holders.pop(seat.lobby, None)
         if holder not in (None, sid):
@@ -303,12 +303,15 @@ class VisitNamespace(GuardedNamespace):
                 f"This visit already has {MAX_PARTICIPANTS} people in it, the most it can hold."
             ) from None
         if moved:
-            await self._offered_by(sid, who)
+            # Media flows from here: every page, this one too, learns at once which
+            # transceiver shows whom; the bookkeeping (attendance, chat so far, audit) follows.
+            self._attendees[sid] = who
+            previous = self._hold(sid, who)
+            await self._push_layouts(visit_id)
+            await self._after_offer(sid, who, previous)
         await self._take_seat(sid, who, seat.request)
         participant = self.relay.participant(str(visit_id), who.participant_id)
         layout = participant.layout() if moved and participant else {}
-        if moved:
-            await self._push_layouts(visit_id, skip=sid)
         return {"moved": moved, "layout": layout}
 
     def _waiting_seat(self, sid: str) -> warm.WaitingSeat:
@@ -398,12 +401,20 @@ class VisitNamespace(GuardedNamespace):
 
     async def _offered_by(self, sid: str, who: Seat) -> None:
         """`sid` holds the attendee's connection to the relay now (after an offer or a move)."""
+        await self._after_offer(sid, who, self._hold(sid, who))
+
+    def _hold(self, sid: str, who: Seat) -> str | None:
+        """Note `sid` as the holder of the attendee's connection; the one that held it before."""
+        key = (who.visit.id, who.participant_id)
+        previous = self._offered.get(key)
+        self._offered[key] = sid
+        return previous
+
+    async def _after_offer(self, sid: str, who: Seat, previous: str | None) -> None:
         if (who.visit.id, who.participant_id) in self._audio_only:
             await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
         async with self.db.session() as session:
             await attendance.joined(session, who)
-        previous = self._offered.get((who.visit.id, who.participant_id))
-        self._offered[(who.visit.id, who.participant_id)] = sid
         if previous is not None and previous != sid:
             # The same person in another tab: the relay dropped that connection; say so there
             # instead of letting both tabs take the place from each other in turn.

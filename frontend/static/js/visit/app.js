@@ -280,8 +280,10 @@ export function startVisit({
     peer.release();
     if (!state.socket || !state.socket.connected) return; // the reconnect offers afresh
     let answer;
+    performance.mark("visit-enter-sent");
     try {
       answer = await state.socket.timeout(10000).emitWithAck("enter", { visit_id: id });
+      performance.mark("visit-entered");
     } catch {
       answer = { moved: false };
     }
