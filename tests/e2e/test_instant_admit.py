@@ -95,7 +95,7 @@ async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
     for ctx in (patient_ctx, provider_ctx):
         await ctx.add_init_script(FIRST_FRAME)
     # The provider has allowed this site their camera and microphone before (the queue page
-    # never asks; without the permission it opens the visit page, as test_visit.py walks).
+    # never asks; without the permission it opens the visit page, as the test below walks).
     await provider_ctx.grant_permissions(["camera", "microphone"])
     v = await waiting.visitable()
     provider = await provider_ctx.new_page()
@@ -163,3 +163,38 @@ async def test_the_waiting_page_is_warm_and_becomes_the_visit_at_the_admit(
     await expect(provider.get_by_role("heading", name="My clinic queue")).to_be_visible()
     row = provider.locator(f'tr[data-appointment="{v.appointment.id}"]')
     await expect(row).to_have_attribute("data-status", "done")
+
+
+# A fresh browser: the site has not asked for the camera or microphone yet. (The test browser
+# runs with --use-fake-ui-for-media-stream, which answers every query with "granted".)
+NOT_ASKED_YET = """
+const query = navigator.permissions.query.bind(navigator.permissions);
+navigator.permissions.query = (descriptor) =>
+  ["camera", "microphone"].includes(descriptor.name)
+    ? Promise.resolve({ state: "prompt", name: descriptor.name })
+    : query(descriptor);
+"""
+
+
+async def test_without_the_camera_allowed_the_queue_opens_the_visit_page_at_the_admit(
+    contexts: tuple[BrowserContext, BrowserContext],  # noqa: F811
+    waiting: WaitingFactory,  # noqa: F811
+):
+    patient_ctx, provider_ctx = contexts
+    v = await waiting.visitable()
+    await provider_ctx.add_init_script(NOT_ASKED_YET)
+    provider = await provider_ctx.new_page()
+    await sign_in(provider, v.provider, "/provider/queue")
+    await provider.evaluate("() => { window.samePage = true; }")
+    patient = await patient_ctx.new_page()
+    await check_in(patient, v.token)
+    await warm(patient)
+    assert await provider.evaluate("() => window.openconsultVisit === undefined")
+
+    name = f"{v.patient.given_name} {v.patient.family_name}"
+    await provider.get_by_role("button", name=f"Admit {name}").click()
+    await provider.wait_for_url("**/visit/*")
+    await expect(provider.get_by_role("heading", name="Visit in progress")).to_be_visible()
+    assert await provider.evaluate("() => window.samePage === undefined")  # a page load
+    await sees_and_hears(provider, "the patient")
+    await sees_and_hears(patient, "the provider")
