@@ -133,7 +133,7 @@ WARM_CONNECTED = """async () => window.openconsultVisit
 
 async def walk(browser: Any, base: str, who: dict[str, str], mode: str) -> tuple[float, float]:
     """One check-in and admit; seconds from the click to each side's first remote picture."""
-    from tests.e2e.test_instant_admit import FIRST_FRAME, admit_and_time
+    from tests.e2e.test_instant_admit import FIRST_FRAME, NOT_ASKED_YET, admit_and_time
     from tests.e2e.test_waiting_room import check_in
 
     patient_ctx = await browser.new_context(base_url=base)
@@ -145,6 +145,9 @@ async def walk(browser: Any, base: str, who: dict[str, str], mode: str) -> tuple
         if mode == "warm":
             # A provider who has allowed the site their camera: the queue page holds it warm.
             await provider_ctx.grant_permissions(["camera", "microphone"])
+        else:
+            # Not asked yet (the test browser's fake prompt would say "granted").
+            await provider_ctx.add_init_script(NOT_ASKED_YET)
         provider = await provider_ctx.new_page()
         await provider.goto("/login?next=/provider/queue")
         await provider.get_by_label("Email").fill(who["email"])
