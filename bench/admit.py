@@ -7,11 +7,14 @@ Runs a real server process (`python -m app serve`, scratch SQLite, the relay off
 provider: the patient checks in through the page (date of birth, consent, device check) and
 waits; the provider clicks Admit in their queue; both pages note when their first remote
 picture arrives (epoch ms from the browser's clock, the same on both pages). The walks run
-twice in one run, one server after the other:
+three times in one run, one server after the other:
 
 - baseline: OPENCONSULT_WARM_WAITING=false (the waiting page opens the visit page after the
-  admit, as before instant admit);
-- warm: the waiting page holds its connection to the relay and becomes the visit at the admit.
+  admit, and so does the provider's queue, as before instant admit);
+- patient_warm: the waiting page holds its connection to the relay and becomes the visit at
+  the admit; the provider has not allowed the camera yet, so their queue opens the visit page;
+- warm: both warm: the provider has allowed the camera, so their queue page holds its own
+  connection to the relay too and becomes the visit at the admit click.
 
 Then the cost of waiting warm: `--warm` synthetic aiortc patients (tests/signaling/peers.py)
 check in, wait with a warm connection each (ICE and DTLS done, nothing sent), and the server's
@@ -124,9 +127,13 @@ async def seed_walks(url: str, walks: int) -> list[dict[str, str]]:
     return out
 
 
-async def walk(browser: Any, base: str, who: dict[str, str], warm: bool) -> tuple[float, float]:
+WARM_CONNECTED = """async () => window.openconsultVisit
+  && (await window.openconsultVisit.remoteStats()).connection === "connected" """
+
+
+async def walk(browser: Any, base: str, who: dict[str, str], mode: str) -> tuple[float, float]:
     """One check-in and admit; seconds from the click to each side's first remote picture."""
-    from tests.e2e.test_instant_admit import FIRST_FRAME, admit_and_time
+    from tests.e2e.test_instant_admit import FIRST_FRAME, NOT_ASKED_YET, admit_and_time
     from tests.e2e.test_waiting_room import check_in
 
     patient_ctx = await browser.new_context(base_url=base)
@@ -135,6 +142,12 @@ async def walk(browser: Any, base: str, who: dict[str, str], warm: bool) -> tupl
         for ctx in (patient_ctx, provider_ctx):
             ctx.set_default_timeout(20_000)
             await ctx.add_init_script(FIRST_FRAME)
+        if mode == "warm":
+            # A provider who has allowed the site their camera: the queue page holds it warm.
+            await provider_ctx.grant_permissions(["camera", "microphone"])
+        else:
+            # Not asked yet (the test browser's fake prompt would say "granted").
+            await provider_ctx.add_init_script(NOT_ASKED_YET)
         provider = await provider_ctx.new_page()
         await provider.goto("/login?next=/provider/queue")
         await provider.get_by_label("Email").fill(who["email"])
@@ -143,14 +156,12 @@ async def walk(browser: Any, base: str, who: dict[str, str], warm: bool) -> tupl
         await provider.wait_for_url("**/provider/queue")
         patient = await patient_ctx.new_page()
         await check_in(patient, who["token"])
-        if warm:
-            await patient.wait_for_function(
-                """async () => window.openconsultVisit
-                  && (await window.openconsultVisit.remoteStats()).connection === "connected" """,
-                timeout=20_000,
-            )
+        if mode != "baseline":
+            await patient.wait_for_function(WARM_CONNECTED, timeout=20_000)
+        if mode == "warm":
+            await provider.wait_for_function(WARM_CONNECTED, timeout=20_000)
         await provider.get_by_role("button", name=f"Admit {who['name']}").wait_for()
-        return await admit_and_time(patient, provider, who["name"])
+        return await admit_and_time(patient, provider, who["name"], timeline=mode == "warm")
     finally:
         await patient_ctx.close()
         await provider_ctx.close()
@@ -159,19 +170,18 @@ async def walk(browser: Any, base: str, who: dict[str, str], warm: bool) -> tupl
 async def walks(mode: str, count: int) -> dict[str, Any]:
     from tests.support import chromium
 
-    warm = mode == "warm"
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         people = await seed_walks(url, count)
         env = bench_env(url, tmp, None) | {
             "OPENCONSULT_RTC_LOOPBACK": "true",
-            "OPENCONSULT_WARM_WAITING": "true" if warm else "false",
+            "OPENCONSULT_WARM_WAITING": "false" if mode == "baseline" else "true",
         }
         with app_server(env) as server:
             async with chromium.launched() as browser:
                 sides = []
                 for who in people:
-                    patient_s, provider_s = await walk(browser, server.url, who, warm)
+                    patient_s, provider_s = await walk(browser, server.url, who, mode)
                     sides.append((patient_s, provider_s))
                     print(
                         f"{mode}: admit click -> first remote frame: patient {patient_s:.3f} s, "
@@ -265,8 +275,10 @@ async def main() -> None:
 
     baseline = await walks("baseline", args.walks)
     print(f"baseline (no warm connection): {baseline}", flush=True)
+    patient_warm = await walks("patient_warm", args.walks)
+    print(f"patient warm, provider opens the visit page: {patient_warm}", flush=True)
     warm = await walks("warm", args.walks)
-    print(f"warm: {warm}", flush=True)
+    print(f"warm, both sides: {warm}", flush=True)
     cost = await warm_cost(args.warm, args.cpu_seconds)
     print(f"waiting warm: {cost}", flush=True)
     print(
@@ -280,6 +292,8 @@ async def main() -> None:
                 "baseline_admit_to_first_frame_p95_s": baseline["p95_s"],
                 "baseline_patient_first_frame_p50_s": baseline["patient_p50_s"],
                 "baseline_provider_first_frame_p50_s": baseline["provider_p50_s"],
+                "patient_warm_admit_to_first_frame_p50_s": patient_warm["p50_s"],
+                "patient_warm_admit_to_first_frame_p95_s": patient_warm["p95_s"],
                 "walks": warm["walks"],
             }
             | cost

@@ -184,7 +184,8 @@ class ClinicQueueNamespace(QueueNamespace):
             namespace=WAITING_NAMESPACE,
         )
         await self._audit(sid, provider, "visit.admit", admit_in.appointment_id)
-        await self.notifier.provider_changed(provider.id)
+        # The provider's page enters the visit on this reply; their queue can follow it.
+        self.notifier.provider_changed_soon(provider.id)
         return {"visit_id": str(visit.id), "url": url}
 
     async def on_delay(self, sid: str, data: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
@@ -42,6 +43,19 @@ class QueueNotifier:
         self.last_signed_notes = last_signed_notes
         # Providers whose queue is being sent now, and whether it changed again meanwhile.
         self._sending: dict[uuid.UUID, bool] = {}
+        self._later: set[asyncio.Task[None]] = set()
+
+    def provider_changed_soon(self, provider_id: uuid.UUID) -> None:
+        """provider_changed after the current handler has answered (an admit's reply first)."""
+        task = asyncio.create_task(self._changed_quietly(provider_id))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _changed_quietly(self, provider_id: uuid.UUID) -> None:
+        try:
+            await self.provider_changed(provider_id)
+        except Exception:  # nobody awaits this task: say what went wrong instead of losing it
+            log.exception("could not send the queue of provider %s", provider_id)
 
     async def provider_changed(self, provider_id: uuid.UUID) -> None:
         """Send the provider's queue to the provider and the clinic, and each patient's place.

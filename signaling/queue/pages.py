@@ -7,6 +7,7 @@ from aiohttp import web
 
 from app.core.models import Role
 from app.web.identity import authorize
+from app.web.keys import SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -15,7 +16,15 @@ routes = web.RouteTableDef()
 async def provider_queue_page(request: web.Request) -> web.StreamResponse:
     staff = await authorize(request, Role.PROVIDER)
     return aiohttp_jinja2.render_template(
-        "signaling/clinic_queue.html", request, {"staff": staff, "can_act": True}
+        "signaling/clinic_queue.html",
+        request,
+        {
+            "staff": staff,
+            "can_act": True,
+            # The page holds a warm connection and becomes the visit at the admit.
+            "warm": request.app[SETTINGS].warm_waiting,
+            "provider_name": staff.user.full_name,
+        },
     )
 
 

@@ -1,9 +1,10 @@
 """The visit over Socket.IO: offers to the media relay, layouts, chat and the end of the visit.
 
-A waiting patient's page connects in waiting mode (`auth: {"waiting": true}`): it gets its ICE
-servers and negotiates a warm connection with the relay, which routes nothing to it. Once the
-provider has admitted them, `enter` makes the socket the visit's patient and moves that same
-connection into the visit (signaling/visit/warm.py).
+A waiting patient's page connects in waiting mode (`auth: {"waiting": true}`), and a provider's
+queue page in the provider's lobby (`auth: {"provider_lobby": true}`): each gets its ICE servers
+and negotiates a warm connection with the relay, which routes nothing to it. At the admit,
+`enter` makes the socket the visit's patient (or provider) and moves that same connection into
+the visit (signaling/visit/warm.py).
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ class WaitingConnectIn(BaseModel):
     waiting: Literal[True]
 
 
+class ProviderLobbyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider_lobby: Literal[True]
+
+
 class EnterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -178,6 +185,9 @@ class VisitNamespace(GuardedNamespace):
         if isinstance(auth, dict) and "waiting" in auth:
             await self._connect_waiting(sid, request, auth)
             return
+        if isinstance(auth, dict) and "provider_lobby" in auth:
+            await self._connect_provider_lobby(sid, request, auth)
+            return
         try:
             visit_id = parse_model(ConnectIn, auth).visit_id
         except DomainError:
@@ -236,23 +246,39 @@ class VisitNamespace(GuardedNamespace):
                 appointment, patient = await warm.waiting_patient(session, patient_session(request))
         except DomainError as exc:
             raise refused(exc.code, exc.message) from None
-        self._waiting[sid] = warm.WaitingSeat(appointment.id, patient.id, request)
+        self._waiting[sid] = warm.patient_seat(appointment.id, patient.id, request)
+
+    async def _connect_provider_lobby(self, sid: str, request: web.Request, auth: Any) -> None:
+        """A provider's queue page, to warm up their connection before they admit anyone."""
+        if not self.settings.warm_waiting:
+            raise refused("warm_off", "This clinic connects the video after the admit.")
+        try:
+            parse_model(ProviderLobbyIn, auth)
+            staff = await optional_staff(request)
+            seat = warm.provider_seat(staff, request)
+        except DomainError as exc:
+            raise refused(exc.code, exc.message) from None
+        assert staff is not None
+        self.remember_session(sid, staff.claims)  # a sign-out closes it too
+        self._waiting[sid] = seat
 
     async def on_ice_servers(self, sid: str, data: Any = None) -> dict[str, Any]:
         """STUN/TURN for a waiting page's warm connection (the visit page asks over HTTP)."""
         seat = self._waiting_seat(sid)
-        return {"ice_servers": browser_ice_servers(self.settings, seat.patient_id.hex)}
+        return {"ice_servers": browser_ice_servers(self.settings, seat.turn_user)}
 
     async def on_enter(self, sid: str, data: Any) -> dict[str, Any]:
-        """An admitted patient's waiting page enters the visit with its warm connection."""
+        """An admitted patient's waiting page, or the admitting provider's queue page, enters
+        the visit with its warm connection: only into a visit where it is that same person."""
         seat = self._waiting_seat(sid)
         visit_id = parse_model(EnterIn, data).visit_id
         try:
             who = Seat.of(await attendee_of(seat.request, visit_id), seat.request)
         except DomainError as exc:
+            staff = await optional_staff(seat.request)
             await record(
                 seat.request,
-                anonymous_actor(seat.request),
+                staff_actor(seat.request, staff) if staff else anonymous_actor(seat.request),
                 "visit.join",
                 outcome=audit.DENIED,
                 object_type="visit",
@@ -260,10 +286,10 @@ class VisitNamespace(GuardedNamespace):
                 detail=exc.code,
             )
             raise
-        if who.role != visits.PATIENT or who.person_id != seat.patient_id:
+        if who.role != seat.role or who.person_id != seat.person_id:
             raise Conflict("This connection waits for another visit.")
-        async with self.db.session() as session:
-            await visits.require_open(session, visit_id)
+        if who.visit.ended_at is not None:  # the visit as attendee_of just read it
+            raise visits.VisitEnded("This visit has ended.")
         del self._waiting[sid]
         holder = self._lobby_holders.pop(seat.lobby, None)
         if holder not in (None, sid):
@@ -277,12 +303,15 @@ class VisitNamespace(GuardedNamespace):
                 f"This visit already has {MAX_PARTICIPANTS} people in it, the most it can hold."
             ) from None
         if moved:
-            await self._offered_by(sid, who)
+            # Media flows from here: every page, this one too, learns at once which
+            # transceiver shows whom; the bookkeeping (attendance, chat so far, audit) follows.
+            self._attendees[sid] = who
+            previous = self._hold(sid, who)
+            await self._push_layouts(visit_id)
+            await self._after_offer(sid, who, previous)
         await self._take_seat(sid, who, seat.request)
         participant = self.relay.participant(str(visit_id), who.participant_id)
         layout = participant.layout() if moved and participant else {}
-        if moved:
-            await self._push_layouts(visit_id, skip=sid)
         return {"moved": moved, "layout": layout}
 
     def _waiting_seat(self, sid: str) -> warm.WaitingSeat:
@@ -321,7 +350,7 @@ class VisitNamespace(GuardedNamespace):
     async def on_offer(self, sid: str, data: Any) -> dict[str, Any]:
         seat = self._waiting.get(sid)
         if seat is not None:
-            check_offer(self, seat.appointment_id, seat.participant_id, data)
+            check_offer(self, seat.limits_key, seat.participant_id, data)
             return await self._warm_offer(sid, seat, parse_model(OfferIn, data))
         who = self._attendee(sid)
         check_offer(self, who.visit.id, who.participant_id, data)
@@ -352,7 +381,8 @@ class VisitNamespace(GuardedNamespace):
     async def _warm_offer(
         self, sid: str, seat: warm.WaitingSeat, offer_in: OfferIn
     ) -> dict[str, Any]:
-        """The waiting page's connection: answered, held alone; nothing reaches it yet."""
+        """A waiting page's (or queue page's) connection: answered, held alone; nothing
+        reaches it yet."""
         try:
             answer = await self.relay.join(
                 seat.lobby, seat.participant_id, RTCSessionDescription(offer_in.sdp, "offer")
@@ -364,19 +394,27 @@ class VisitNamespace(GuardedNamespace):
         previous = self._lobby_holders.get(seat.lobby)
         self._lobby_holders[seat.lobby] = sid
         if previous is not None and previous != sid:
-            # The patient's other tab lost its warm connection to this one: it says so and
+            # The person's other tab lost its warm connection to this one: it says so and
             # opens the visit page at the admit instead of taking the connection back.
             await self.emit("replaced", {}, to=previous)
         return {"sdp": answer.sdp, "type": answer.type, "layout": {}}
 
     async def _offered_by(self, sid: str, who: Seat) -> None:
         """`sid` holds the attendee's connection to the relay now (after an offer or a move)."""
+        await self._after_offer(sid, who, self._hold(sid, who))
+
+    def _hold(self, sid: str, who: Seat) -> str | None:
+        """Note `sid` as the holder of the attendee's connection; the one that held it before."""
+        key = (who.visit.id, who.participant_id)
+        previous = self._offered.get(key)
+        self._offered[key] = sid
+        return previous
+
+    async def _after_offer(self, sid: str, who: Seat, previous: str | None) -> None:
         if (who.visit.id, who.participant_id) in self._audio_only:
             await self.relay.receive_video(str(who.visit.id), who.participant_id, False)
         async with self.db.session() as session:
             await attendance.joined(session, who)
-        previous = self._offered.get((who.visit.id, who.participant_id))
-        self._offered[(who.visit.id, who.participant_id)] = sid
         if previous is not None and previous != sid:
             # The same person in another tab: the relay dropped that connection; say so there
             # instead of letting both tabs take the place from each other in turn.

@@ -1,9 +1,10 @@
-"""A waiting patient's warm connection: their peer connection to the relay, made while they wait.
+"""Warm connections: a peer connection to the relay, made before there is a visit to join.
 
-The waiting page opens the visit socket in waiting mode and negotiates with the relay, which
-keeps the connection in a room of its own (ICE and DTLS done, nothing routed). When the provider
-admits the patient, the page asks to enter the visit; the relay moves the same connection into
-the visit's room, and media flows without a new offer.
+A waiting patient's page opens the visit socket in waiting mode and negotiates with the relay,
+which keeps the connection in a room of its own (ICE and DTLS done, nothing routed). The
+provider's queue page does the same in the provider's own lobby. At the admit, each page asks to
+enter the visit; the relay moves the same connection into the visit's room, and media flows
+without a new offer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict
-from app.core.models import Patient
-from app.web.identity import PatientClaims
+from app.core.models import Patient, Role
+from app.web.identity import PatientClaims, Staff
 from scheduling.models import Appointment
 from signaling.models import CheckIn
 from signaling.visit import service as visits
@@ -26,23 +27,47 @@ class NotWaiting(Conflict):
     code = "not_waiting"
 
 
+class NotAProvider(Conflict):
+    code = "not_a_provider"
+
+
 @dataclass(frozen=True)
 class WaitingSeat:
-    """A patient in the waiting room holding a warm connection (no visit yet)."""
+    """Someone holding a warm connection before their visit: a waiting patient, or a provider
+    with their queue open. `lobby` is the relay room the connection waits in, alone: nothing is
+    ever routed there. `limits_key` counts the seat's offers (offer_limits)."""
 
-    appointment_id: uuid.UUID
-    patient_id: uuid.UUID
+    role: str
+    person_id: uuid.UUID
+    lobby: str
+    limits_key: uuid.UUID
     request: web.Request
 
     @property
     def participant_id(self) -> str:
-        """The same relay id the patient has in the visit (visits.Attendee.participant_id)."""
-        return f"{visits.PATIENT}:{self.patient_id}"
+        """The same relay id the person has in the visit (visits.Attendee.participant_id)."""
+        return f"{self.role}:{self.person_id}"
 
     @property
-    def lobby(self) -> str:
-        """The relay room the connection waits in, alone: nothing is ever routed there."""
-        return f"waiting:{self.appointment_id}"
+    def turn_user(self) -> str:
+        """As visits.Attendee.turn_user: the same TURN username in the lobby and the visit."""
+        return self.person_id.hex
+
+
+def patient_seat(
+    appointment_id: uuid.UUID, patient_id: uuid.UUID, request: web.Request
+) -> WaitingSeat:
+    """A checked-in patient in the waiting room of one appointment."""
+    return WaitingSeat(
+        visits.PATIENT, patient_id, f"waiting:{appointment_id}", appointment_id, request
+    )
+
+
+def provider_seat(staff: Staff | None, request: web.Request) -> WaitingSeat:
+    """A provider with their queue open: one lobby per provider, whatever the tab."""
+    if staff is None or staff.role != Role.PROVIDER:
+        raise NotAProvider("Only a provider's queue holds a warm connection.")
+    return WaitingSeat(visits.PROVIDER, staff.id, f"provider:{staff.id}", staff.id, request)
 
 
 async def waiting_patient(

@@ -8,8 +8,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from app.core.models import Role
 from app.main import create_app
 from signaling.relay.relay import MEDIA_RELAY
+from tests.conftest import bearer_login
 from tests.signaling.conftest import (
     Listener,
     WaitingFactory,
@@ -174,3 +176,115 @@ async def test_a_second_tab_takes_the_warm_connection_and_the_first_tabs_end_lea
     finally:
         await first_tab.close()
         await second_tab.close()
+
+
+PROVIDER_LOBBY = {"provider_lobby": True}
+
+
+async def test_a_providers_warm_connection_gets_no_media_until_they_enter_their_own_visit(
+    server, http_clients, waiting: WaitingFactory, factory, sockets
+):
+    url = str(server.make_url("/")).rstrip("/")
+    v = await waiting.visitable()
+    other = await factory.staff(Role.PROVIDER, v.clinic)  # same clinic, not this visit's
+    relay = server.app[MEDIA_RELAY]
+    http = http_clients()
+    peers: list[ClientPeer] = []
+    try:
+        # Both providers have their queue open, each holding a warm connection sending nothing.
+        own_headers, other_headers = (
+            await staff_headers(url, v.provider),
+            await staff_headers(url, other),
+        )
+        own_lobby = await sockets(url, "/visit", own_headers, PROVIDER_LOBBY)
+        other_lobby = await sockets(url, "/visit", other_headers, PROVIDER_LOBBY)
+        assert await own_lobby.call("ice_servers", {}) == {"ice_servers": []}
+        own_warm = ClientPeer("provider", sending=False)
+        other_warm = ClientPeer("other provider", sending=False)
+        peers += [own_warm, other_warm]
+        await warm_up(own_lobby, own_warm)
+        await warm_up(other_lobby, other_warm)
+
+        # The patient is admitted and in the visit, camera and microphone on.
+        await check_in(http, v.token)
+        queue = await sockets(url, "/clinic", own_headers)
+        visit_id = (await queue.call("admit", {"appointment_id": str(v.appointment.id)}))[
+            "visit_id"
+        ]
+        in_visit = await sockets(url, "/visit", cookie_header(http), {"visit_id": visit_id})
+        patient_peer = ClientPeer("patient")
+        peers.append(patient_peer)
+        await patient_peer.pc.setLocalDescription(await patient_peer.pc.createOffer())
+        ack = await in_visit.call("offer", {"sdp": patient_peer.pc.localDescription.sdp})
+        await patient_peer.answered(ack["sdp"])
+        patient_id = f"patient:{v.patient.id}"
+
+        def patient_frames() -> Any:
+            published = relay.participant(visit_id, patient_id)
+            video = published.published.get("video") if published else None
+            return video is not None and video.tap.frames_tapped >= 30
+
+        await wait_for(patient_frames, 15, "the patient's picture reaching the relay")
+        # Warm, admitting or not: not one RTP packet before entering.
+        assert await own_warm.packets_received() == 0
+        assert await other_warm.packets_received() == 0
+
+        # The other provider's warm connection cannot enter a visit that is not theirs.
+        refused = await other_lobby.call("enter", {"visit_id": visit_id})
+        assert refused["error"]["code"] == "not_found", refused
+        assert relay.participant(visit_id, f"provider:{other.user.id}") is None
+        # A lobby socket is nobody's visit: no chat, no end.
+        assert (await own_lobby.call("end", {}))["error"]["code"] == "conflict"
+
+        # The visit's provider enters: the same connection, moved, now shows the patient.
+        entered = await own_lobby.call("enter", {"visit_id": visit_id})
+        assert entered["moved"] is True, entered
+        assert set(entered["layout"].values()) == {patient_id}
+        await own_lobby.wait_for("joined", lambda data: data["role"] == "provider")
+        assert (
+            relay.participant(f"provider:{v.provider.user.id}", f"provider:{v.provider.user.id}")
+            is None
+        )
+        await wait_for(
+            lambda: any(r.kind == "video" and r.frames > 5 for r in own_warm.received.values()),
+            15,
+            "the patient's picture at the provider",
+        )
+        assert await other_warm.packets_received() == 0
+        # As the visit's provider now, the socket may end the visit.
+        assert (await own_lobby.call("end", {}))["ok"] is True
+    finally:
+        for peer in peers:
+            await peer.close()
+
+
+async def test_only_a_provider_may_hold_a_warm_connection_in_a_provider_lobby(
+    server, http_clients, waiting: WaitingFactory, factory
+):
+    url = str(server.make_url("/")).rstrip("/")
+    v = await waiting.visitable()
+    admin = await factory.staff(Role.ADMIN, v.clinic)
+    patient = http_clients()
+    await check_in(patient, v.token)
+    staff = http_clients()
+    for headers in (
+        {},
+        cookie_header(patient),
+        await staff_headers(url, v.scheduler),
+        await bearer_login(staff, admin),
+    ):
+        refusal = await refused_connection(server, headers, "", auth=PROVIDER_LOBBY)
+        assert refusal["code"] == "not_a_provider", (headers, refusal)
+
+
+async def test_a_clinic_that_switched_warm_waiting_off_has_no_provider_lobby(
+    aiohttp_server, settings_factory, waiting: WaitingFactory
+):
+    app = create_app(
+        settings_factory(background_tasks=False, rtc_loopback=True, warm_waiting=False)
+    )
+    cold = await aiohttp_server(app, host="127.0.0.1")
+    v = await waiting.visitable()
+    headers = await staff_headers(str(cold.make_url("/")).rstrip("/"), v.provider)
+    refusal = await refused_connection(cold, headers, "", auth=PROVIDER_LOBBY)
+    assert refusal["code"] == "warm_off", refusal

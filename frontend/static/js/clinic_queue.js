@@ -7,6 +7,7 @@ import {
   draftOf, focusAfter, focusBefore, forgetDraft, isOpen, keepDraft, setOpen,
 } from "./queue/keep.js";
 import { learnServerClock, startTicking, waitedText } from "./queue/waited.js";
+import { canEnter, enterVisit, warmUp } from "./queue/warm_visit.js";
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 
 const appRoot = document.getElementById("queue-app");
@@ -166,10 +167,15 @@ function actions(patient) {
   const admitButton = el("button", { type: "button", class: "primary",
     id: `admit-${patient.appointment_id}`, onclick: () => {
       admitButton.disabled = true;
+      performance.mark("admit-click");
       socket.timeout(5000).emit("admit", { appointment_id: patient.appointment_id }, (err, answer) => {
+        performance.mark("admit-answered");
         if (err || answer.error) {
           admitButton.disabled = false;
           alerts.append(el("p", { class: "error" }, err ? "Admit failed: no answer." : answer.error.message));
+        } else if (canEnter()) {
+          // Warm: this page becomes the visit, its connection to the relay moved into it.
+          enterVisit(answer.visit_id, name);
         } else {
           window.location.assign(answer.url);
         }
@@ -262,6 +268,7 @@ if (delayForm) {
 }
 
 startTicking(container);
+if (canAct) warmUp();
 
 function chime() {
   if (!audioContext) return;

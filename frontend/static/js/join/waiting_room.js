@@ -82,6 +82,7 @@ function beep() {
 }
 
 export function admitted(url, visitId) {
+  performance.mark("admitted");
   if (socket) socket.disconnect();
   if (visitId && canEnter()) {
     // The connection is warm: the chime plays while picture and sound start on this page.

@@ -5,7 +5,9 @@
 // The visit page starts it at once (visit.js). A waiting patient's page starts it in waiting
 // mode (`waiting`): the socket connects as "waiting", the peer connection to the relay is made
 // and held with nothing sent or routed, and enter(visitId) at the admit moves that connection
-// into the visit, so picture and sound start without a new negotiation.
+// into the visit, so picture and sound start without a new negotiation. A provider's queue page
+// does the same in the provider's own lobby (`lobby: "provider"`), and becomes the visit at
+// their admit click (queue/warm_visit.js).
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
 import { setupChat } from "./chat.js";
 import { setupControls } from "./controls.js";
@@ -16,11 +18,16 @@ import { QualityMeter } from "./quality.js";
 import { RemoteStage } from "./stage.js";
 import { remoteStats } from "./stats.js";
 
-export function startVisit({ root, waiting = false, onWarmUnavailable = () => {} }) {
+export function startVisit({
+  root, waiting = false, lobby = "waiting", onWarmUnavailable = () => {},
+}) {
   let visitId = root.dataset.visitId || null;
   const role = root.dataset.role;
-  const otherName = root.dataset.otherName;
-  const namesByRole = { provider: root.dataset.providerName, patient: root.dataset.patientName };
+  // Read when needed: a queue page learns the patient's name at the admit.
+  const otherName = () => root.dataset.otherName;
+  const namesByRole = () => ({
+    provider: root.dataset.providerName, patient: root.dataset.patientName,
+  });
   const heading = document.getElementById("visit-title");
   const statusLine = document.getElementById("visit-status");
   const leaveButton = document.getElementById("leave-button");
@@ -51,7 +58,7 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
   function nameOf(participant) {
     const known = state.people[participant];
     if (known) return known.name;
-    return namesByRole[participant.split(":")[0]] || "a guest";
+    return namesByRole()[participant.split(":")[0]] || "a guest";
   }
 
   function listed(names) {
@@ -69,7 +76,7 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
       const others = othersThere().map(nameOf);
       say(others.length
         ? `Connected. You can see and hear ${listed(others)}.`
-        : `Connected. Waiting for ${otherName} to join…`);
+        : `Connected. Waiting for ${otherName()} to join…`);
     } else if (pcState === "new" || pcState === "connecting") {
       say("Connecting the video…");
     }
@@ -121,10 +128,12 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
 
   // ---- signalling ---------------------------------------------------------------------------
 
+  const warmAuth = lobby === "provider" ? { provider_lobby: true } : { waiting: true };
+
   function connect() {
     const socket = io("/visit", {
       transports: ["websocket"], withCredentials: true,
-      auth: state.waiting ? { waiting: true } : { visit_id: state.visitId },
+      auth: state.waiting ? warmAuth : { visit_id: state.visitId },
       reconnectionDelayMax: 3000,
     });
     state.socket = socket;
@@ -249,9 +258,14 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
     document.querySelector(".visit-stage").hidden = true;
   }
 
-  const guestPanel = role === "provider"
-    ? setupGuests({ visitId, socket: () => state.socket })
-    : null;
+  // The provider's guest panel, once there is a visit (a queue page has none until the admit).
+  let guestPanel = null;
+  function showGuests() {
+    if (role === "provider" && visitId && !guestPanel) {
+      guestPanel = setupGuests({ visitId, socket: () => state.socket });
+    }
+  }
+  showGuests();
 
   // The provider admitted this waiting patient: the warm connection moves into the visit. The
   // page sends its camera and microphone now (nothing went out while waiting).
@@ -260,13 +274,16 @@ export function startVisit({ root, waiting = false, onWarmUnavailable = () => {}
     visitId = id;
     root.dataset.visitId = id;
     state.waiting = false;
+    showGuests();
     if (state.socket) state.socket.auth = { visit_id: id }; // a reconnect joins the visit itself
     quality.start();
     peer.release();
     if (!state.socket || !state.socket.connected) return; // the reconnect offers afresh
     let answer;
+    performance.mark("visit-enter-sent");
     try {
       answer = await state.socket.timeout(10000).emitWithAck("enter", { visit_id: id });
+      performance.mark("visit-entered");
     } catch {
       answer = { moved: false };
     }

@@ -111,6 +111,7 @@ export function setupPeer({
         pc.addTransceiver("video", { direction: "recvonly" });
       }
       pc.ontrack = (event) => {
+        performance.mark(`track-${event.track.kind}`);
         const mid = event.transceiver.mid;
         state.streams.set(mid, new MediaStream([event.track]));
         state.kinds.set(mid, event.track.kind);
@@ -158,6 +159,9 @@ export function setupPeer({
   }
 
   function applyLayout(layout) {
+    if (layout && Object.keys(layout).length && !performance.getEntriesByName("first-layout").length) {
+      performance.mark("first-layout");
+    }
     state.layout = layout || {};
     render();
     describeConnection();
@@ -169,6 +173,7 @@ export function setupPeer({
     if (generation !== state.generation || holding || !audioSender) return;
     await audioSender.replaceTrack(media.getAudioTracks()[0] || null);
     await outgoing.apply();
+    performance.mark("media-sending");
   }
 
   // The admit: the held connection sends the microphone and camera from now on.
