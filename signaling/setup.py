@@ -28,6 +28,7 @@ from signaling.server import SOCKET_SERVER, attach_socket_server, create_socket_
 from signaling.visit import guest_routes as visit_guests
 from signaling.visit import pages as visit_pages
 from signaling.visit.namespace import VisitNamespace, guests_changed
+from signaling.visit.placement import setup_placement
 
 
 def setup(app: web.Application) -> None:
@@ -43,7 +44,9 @@ def setup(app: web.Application) -> None:
     _setup_queue(app)
     # A guest's check-in shows on their visit's page and in the provider's queue.
     app[GUESTS_CHANGED] = guests_changed
-    app[SOCKET_SERVER].register_namespace(VisitNamespace(app))
+    visit_namespace = VisitNamespace(app)
+    app[SOCKET_SERVER].register_namespace(visit_namespace)
+    setup_placement(app, visit_namespace.joined_visits)
     setup_media_relay(app, settings)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
 
