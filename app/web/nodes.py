@@ -293,8 +293,9 @@ async def place_visit(app: web.Application, visit_id: uuid.UUID) -> Placement:
     try:
         return await registry.place(key, node)
     except (RedisError, OSError) as exc:
-        if key in node.load().visits and key in node.owned:
-            return Placement(node.id, node.url, node.owned[key][0])
+        if key in node.load().visits:  # live here: it goes on here, Redis or not
+            epoch = node.owned[key][0] if key in node.owned else 0
+            return Placement(node.id, node.url, epoch)
         log.warning("cannot place visit %s: Redis unreachable (%s)", key, type(exc).__name__)
         raise TryAgain(
             "The video service is briefly unavailable; try joining again in a few seconds."

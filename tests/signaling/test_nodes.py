@@ -16,7 +16,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.errors import TryAgain
-from app.web.nodes import LEASE_SECONDS, Node, NodeLoad, NodeRegistry
+from app.main import create_app
+from app.web.nodes import LEASE_SECONDS, NODE, Node, NodeLoad, NodeRegistry
 from tests.signaling.conftest import WaitingFactory, check_in, staff_headers
 from tests.signaling.test_two_processes import BaseClient
 from tests.support.servers import Server, app_server, free_port, redis_server
@@ -353,3 +354,59 @@ async def _not_ready(http: aiohttp.ClientSession, base: str):
 async def _placed(http: aiohttp.ClientSession, base: str, visit_id: str) -> bool:
     async with http.post(f"{base}/api/visits/{visit_id}/placement") as resp:
         return resp.status == 200 and (await resp.json())["node"] == "node-a"
+
+
+# Embedded mode: no Redis, one implicit node.
+
+
+async def test_without_redis_this_process_owns_every_visit(
+    aiohttp_server, settings_factory, waiting: WaitingFactory, sockets
+):
+    app = create_app(settings_factory(REDIS_URL=None, background_tasks=False))
+    server = await aiohttp_server(app, host="127.0.0.1")
+    base = str(server.make_url("")).rstrip("/")
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        visit_id, _ = await admitted_visit(base, waiting, http, sockets)
+        async with http.post(f"{base}/api/visits/{visit_id}/placement") as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"node": app[NODE].id, "url": app[NODE].url, "epoch": 0}
+        status, body = await status_of(http, f"{base}/readyz")
+        assert status == 200 and body["checks"] == {"database": "ok", "node": "ok"}
+
+
+@pytest.mark.multiprocess
+async def test_when_the_owner_dies_the_visit_is_placed_again_on_a_live_node(
+    cluster_env, own_redis, waiting: WaitingFactory, sockets
+):
+    env_a = node_env(cluster_env, own_redis, "node-a")
+    with (
+        app_server(env_a, health="/readyz") as a,
+        app_server(node_env(cluster_env, own_redis, "node-b"), health="/readyz") as b,
+    ):
+        await wait_for(lambda: both_registered(env_a, {"node-a", "node-b"}), 10, "entries")
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            visit_id, _ = await admitted_visit(a.url, waiting, http, sockets)
+            async with http.post(f"{a.url}/api/visits/{visit_id}/placement") as resp:
+                first = await resp.json()
+            owner, other = (a, b) if first["node"] == "node-a" else (b, a)
+
+            killed = time.monotonic()
+            server_process(owner).send_signal(signal.SIGKILL)
+            second = await wait_for(
+                lambda: _placed_elsewhere(http, other.url, visit_id, first["node"]),
+                15,
+                "the visit to be placed on the live node",
+            )
+            elapsed = time.monotonic() - killed
+        assert second["epoch"] == first["epoch"] + 1 and second["url"] == other.url
+        assert elapsed < 12  # the dead node's entry goes stale after 5 s
+
+
+async def _placed_elsewhere(http: aiohttp.ClientSession, base: str, visit_id: str, dead: str):
+    async with http.post(f"{base}/api/visits/{visit_id}/placement") as resp:
+        if resp.status != 200:
+            return None
+        body = await resp.json()
+        return body if body["node"] != dead else None
