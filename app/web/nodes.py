@@ -107,7 +107,7 @@ class Node:
     # Visits this node was placed on: visit id -> (epoch, when placed, monotonic).
     owned: dict[str, tuple[int, float]] = field(default_factory=dict)
     on_lost: list[Callable[[str], object]] = field(default_factory=list)
-    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    drain_task: asyncio.Task[None] | None = None
     _cpu_mark: tuple[float, float] = field(
         default_factory=lambda: (time.monotonic(), time.process_time())
     )
@@ -302,18 +302,6 @@ async def place_visit(app: web.Application, visit_id: uuid.UUID) -> Placement:
         ) from None
 
 
-async def visit_owner(app: web.Application, visit_id: uuid.UUID) -> Placement | None:
-    """Who owns the visit now (None: nobody placed it, or the lease lapsed)."""
-    node = app[NODE]
-    registry = app[REGISTRY]
-    if registry is None:
-        return Placement(node.id, node.url, 0)
-    try:
-        return await registry.owner(str(visit_id))
-    except (RedisError, OSError):
-        raise TryAgain("The video service is briefly unavailable; try again shortly.") from None
-
-
 def setup_nodes(app: web.Application) -> None:
     """This process's node; with Redis its registry entry and leases, renewed every beat."""
     app[NODE] = Node.from_settings(app[SETTINGS])
@@ -373,11 +361,7 @@ def start_drain(app: web.Application) -> None:
         return
     node.draining = True
     log.warning("node %s draining: no new visits; live ones go on", node.id)
-    task = asyncio.get_running_loop().create_task(_drain(app), name="node-drain")
-    app[_DRAIN_TASK] = task
-
-
-_DRAIN_TASK = web.AppKey("node_drain_task", asyncio.Task[None])
+    node.drain_task = asyncio.get_running_loop().create_task(_drain(app), name="node-drain")
 
 
 async def _drain(app: web.Application) -> None:
@@ -395,7 +379,6 @@ async def _drain(app: web.Application) -> None:
         log.warning("node %s drain timeout: exiting with %d visits still live", node.id, left)
     else:
         log.warning("node %s drained: no live visit left; exiting", node.id)
-    node.drained.set()
     # aiohttp's own SIGINT handler shuts the server down cleanly; run_app then returns (exit 0).
     os.kill(os.getpid(), signal.SIGINT)
 
