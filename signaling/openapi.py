@@ -162,8 +162,9 @@ PATHS["/api/visits/{visit_id}/placement"] = {
                 "node": {"type": "string"},
                 "url": {"type": "string"},
                 "epoch": {"type": "integer"},
+                "socket_path": {"type": "string"},
             },
-            "required": ["node", "url", "epoch"],
+            "required": ["node", "url", "epoch", "socket_path"],
         },
         errors=(400, 404, 503),
     )

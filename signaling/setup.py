@@ -10,6 +10,7 @@ from aiohttp import web
 from app.web.events import on_appointment_changed
 from app.web.jobs import Job, run_periodically
 from app.web.keys import DATABASE, REDIS, SETTINGS
+from app.web.nodes import NODE
 from app.web.setup import add_openapi
 from signaling import openapi
 from signaling.checkin import guest_routes as guest_checkin
@@ -33,7 +34,7 @@ from signaling.visit.placement import setup_placement
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    attach_socket_server(app, create_socket_server(settings))
+    attach_socket_server(app, create_socket_server(settings), app[NODE].id)
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
     app.add_routes(checkin_staff.routes)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from app.web.nodes import NODE, NodeLoad, place_visit
 from signaling.relay.relay import MEDIA_RELAY
+from signaling.server import node_socket_path
 from signaling.visit.attendees import visit_attendee
 
 routes = web.RouteTableDef()
@@ -42,8 +43,9 @@ def setup_placement(app: web.Application, joined: Callable[[], set[str]]) -> Non
 
 @routes.post("/api/visits/{visit_id}/placement")
 async def visit_placement(request: web.Request) -> web.Response:
-    """The node that runs the visit (placed now if nobody runs it); 503 `try_again` while the
-    registry (Redis) is out."""
+    """The node that runs the visit (placed now if nobody runs it) and the Socket.IO path a
+    proxy routes to it; 503 `try_again` while the registry (Redis) is out."""
     who = await visit_attendee(request)
     placement = await place_visit(request.app, who.visit.id)
-    return web.json_response(placement.public(), headers={"Cache-Control": "no-store"})
+    body = placement.public() | {"socket_path": node_socket_path(placement.node_id)}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
+import socketio
 from redis.asyncio import Redis
 
 from app.core.errors import TryAgain
@@ -200,8 +201,34 @@ async def test_nodes_register_and_a_visit_has_one_owner_whoever_asks(
                 # Not an attendee: no answer about the visit.
                 async with staff_http.post(f"{b.url}/api/visits/{visit_id}/placement") as resp:
                     assert resp.status == 404
-        assert by_patient == by_provider
-        assert by_patient["node"] in {"node-a", "node-b"} and by_patient["epoch"] == 1
+            assert by_patient == by_provider
+            assert by_patient["node"] in {"node-a", "node-b"} and by_patient["epoch"] == 1
+            owner, other = (a, b) if by_patient["node"] == "node-a" else (b, a)
+            assert by_patient["socket_path"] == f"/node/{by_patient['node']}/socket.io"
+
+            # The owner serves Socket.IO at its node path too (a proxy forwards /node/<id>/…
+            # there unchanged); another node does not, so a wrong route fails loudly.
+            client = socketio.AsyncClient(reconnection=False)
+            joined = asyncio.get_running_loop().create_future()
+            client.on("joined", lambda data: joined.set_result(data), namespace="/visit")
+            await asyncio.wait_for(
+                client.connect(
+                    owner.url,
+                    headers=headers,
+                    auth={"visit_id": visit_id},
+                    namespaces=["/visit"],
+                    transports=["websocket"],
+                    socketio_path=by_patient["socket_path"].lstrip("/"),
+                ),
+                10,
+            )
+            try:
+                assert (await asyncio.wait_for(joined, 10))["role"] == "provider"
+            finally:
+                await client.disconnect()
+            polling = f"{by_patient['socket_path']}/?EIO=4&transport=polling"
+            async with http.get(other.url + polling) as resp:
+                assert resp.status == 404
 
 
 def server_process(server: Server):
@@ -370,7 +397,12 @@ async def test_without_redis_this_process_owns_every_visit(
         visit_id, _ = await admitted_visit(base, waiting, http, sockets)
         async with http.post(f"{base}/api/visits/{visit_id}/placement") as resp:
             assert resp.status == 200
-            assert await resp.json() == {"node": app[NODE].id, "url": app[NODE].url, "epoch": 0}
+            assert await resp.json() == {
+                "node": app[NODE].id,
+                "url": app[NODE].url,
+                "epoch": 0,
+                "socket_path": f"/node/{app[NODE].id}/socket.io",
+            }
         status, body = await status_of(http, f"{base}/readyz")
         assert status == 200 and body["checks"] == {"database": "ok", "node": "ok"}
 
