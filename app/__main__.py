@@ -1,17 +1,19 @@
 """Command line: serve, migrate, seed-demo, create-user, audit-verify, audit-checkpoint,
-rotate-note-key, new-note-key, new-audit-key."""
+rotate-note-key, new-note-key, new-audit-key, nodes, drain."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from sqlmodel import select
 
 from app.accounts import service as accounts
@@ -28,6 +30,7 @@ from app.records.crypto import DecryptionError, Keyring
 from app.records.rotation import rotate_note_key
 from app.web.access_log import AccessLogger
 from app.web.api import field_errors
+from app.web.nodes import NodeRegistry, drain_on_sigterm
 from scheduling.demo import seed_demo_visit
 from scheduling.links import current_link
 from scheduling.mail import local_text
@@ -240,6 +243,9 @@ def cmd_new_note_key(args: argparse.Namespace) -> int:
     return 0
 
 
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.serving_at(args.host or settings.host, args.port or settings.port)
     host, port = settings.host, settings.port
@@ -247,17 +253,54 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     async def migrated_app() -> web.Application:
         db = await _with_db(settings)
         await db.dispose()
-        return create_app(settings)
+        app = create_app(settings)
+        drain_on_sigterm(app)
+        return app
 
     web.run_app(
         migrated_app(),
         host=host,
         port=port,
         access_log_class=AccessLogger,
+        # After a drain (or on SIGINT), open sockets get this long before they are closed;
+        # aiohttp's default (60 s) would outlast a container's stop grace period.
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         print=lambda _msg: print(
             f"OpenConsult on http://{host}:{port} ({settings.env})", flush=True
         ),
     )
+    return 0
+
+
+async def cmd_nodes(settings: Settings, _args: argparse.Namespace) -> int:
+    """The nodes in the registry (Redis) and their load."""
+    if not settings.redis_url:
+        print("no REDIS_URL: one process serves everything", file=sys.stderr)
+        return 2
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        for node in await NodeRegistry(redis, settings.redis_key_prefix).nodes():
+            print(json.dumps(node.public()))
+    finally:
+        await redis.aclose()
+    return 0
+
+
+async def cmd_drain(settings: Settings, args: argparse.Namespace) -> int:
+    """Ask a node to drain (it sees the request at its next beat, within ~2 s)."""
+    if not settings.redis_url:
+        print("no REDIS_URL: stop the process with SIGTERM to drain it", file=sys.stderr)
+        return 2
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        registry = NodeRegistry(redis, settings.redis_key_prefix)
+        if args.node not in {node.id for node in await registry.nodes()}:
+            print(f"no live node {args.node!r} (python -m app nodes lists them)", file=sys.stderr)
+            return 1
+        await registry.request_drain(args.node)
+    finally:
+        await redis.aclose()
+    print(f"node {args.node} asked to drain")
     return 0
 
 
@@ -302,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
         "new-audit-key", help="print a fresh 'keyid:base64key' entry for OPENCONSULT_AUDIT_KEYS"
     )
     new_audit_key.add_argument("--key-id", help="id of the key (default: random)")
+    sub.add_parser("nodes", help="list the live nodes (with REDIS_URL)")
+    drain = sub.add_parser(
+        "drain", help="drain a node: no new visits, exit once its live visits end"
+    )
+    drain.add_argument("--node", required=True, help="the node's id (python -m app nodes)")
     return parser
 
 
@@ -326,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audit-verify": cmd_audit_verify,
         "audit-checkpoint": cmd_audit_checkpoint,
         "rotate-note-key": cmd_rotate_note_key,
+        "nodes": cmd_nodes,
+        "drain": cmd_drain,
     }
     return asyncio.run(commands[args.command](settings, args))
 

@@ -158,6 +158,28 @@ PATHS["/api/visits/{visit_id}/ice-servers"] = {
     )
 }
 
+PATHS["/api/visits/{visit_id}/placement"] = {
+    "post": operation(
+        "The node that runs this visit (its provider, patient or admitted guest asks): placed "
+        "on the least-loaded serving node at the first join, kept while its lease holds. "
+        "`epoch` grows at each placement. 503 `try_again` while the node registry (Redis) "
+        "is out; anyone else gets 404",
+        tag="visit",
+        params=[path_param("visit_id", "The visit")],
+        ok={
+            "type": "object",
+            "properties": {
+                "node": {"type": "string"},
+                "url": {"type": "string"},
+                "epoch": {"type": "integer"},
+                "socket_path": {"type": "string"},
+            },
+            "required": ["node", "url", "epoch", "socket_path"],
+        },
+        errors=(400, 404, 503),
+    )
+}
+
 PATHS["/api/appointments/{appointment_id}/unlock-checkin"] = {
     "post": operation(
         "Unlock a join link locked after wrong dates of birth (admin, scheduler, or the "

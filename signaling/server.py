@@ -42,10 +42,24 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     )
 
 
-def attach_socket_server(app: web.Application, sio: socketio.AsyncServer) -> None:
-    """Serve Socket.IO at /socket.io/ and disconnect every client on shutdown."""
+def node_socket_path(node_id: str) -> str:
+    """Where this node also serves Socket.IO: a proxy sends `/node/<id>/…` to node <id>
+    unchanged, so a page can reach the node that runs its visit."""
+    return f"/node/{node_id}/{SOCKETIO_PATH}"
+
+
+def attach_socket_server(
+    app: web.Application, sio: socketio.AsyncServer, node_id: str | None = None
+) -> None:
+    """Serve Socket.IO at /socket.io/ (and at this node's own path) and disconnect every
+    client on shutdown."""
     app[SOCKET_SERVER] = sio
     sio.attach(app, socketio_path=SOCKETIO_PATH)
+    if node_id is not None:
+        path = node_socket_path(node_id) + "/"
+        app.router.add_get(path, sio.handle_request)
+        app.router.add_post(path, sio.handle_request)
+        app.router.add_route("OPTIONS", path, sio.handle_request)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield

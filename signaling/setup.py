@@ -10,6 +10,7 @@ from aiohttp import web
 from app.web.events import on_appointment_changed
 from app.web.jobs import Job, run_periodically
 from app.web.keys import DATABASE, REDIS, SETTINGS
+from app.web.nodes import NODE
 from app.web.setup import add_openapi
 from signaling import openapi
 from signaling.checkin import guest_routes as guest_checkin
@@ -28,11 +29,12 @@ from signaling.server import SOCKET_SERVER, attach_socket_server, create_socket_
 from signaling.visit import guest_routes as visit_guests
 from signaling.visit import pages as visit_pages
 from signaling.visit.namespace import VisitNamespace, guests_changed
+from signaling.visit.placement import setup_placement
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    attach_socket_server(app, create_socket_server(settings))
+    attach_socket_server(app, create_socket_server(settings), app[NODE].id)
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
     app.add_routes(checkin_staff.routes)
@@ -43,7 +45,9 @@ def setup(app: web.Application) -> None:
     _setup_queue(app)
     # A guest's check-in shows on their visit's page and in the provider's queue.
     app[GUESTS_CHANGED] = guests_changed
-    app[SOCKET_SERVER].register_namespace(VisitNamespace(app))
+    visit_namespace = VisitNamespace(app)
+    app[SOCKET_SERVER].register_namespace(visit_namespace)
+    setup_placement(app, visit_namespace.joined_visits)
     setup_media_relay(app, settings)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = None
+    # Many nodes (with REDIS_URL): this process's id in the node registry (random per start
+    # when unset), the URL other processes and the proxy reach it at, and how long a drain
+    # lets live visits go on before the process exits anyway.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    node_url: str | None = Field(default=None, pattern=r"^https?://[^|\s]+$")
+    drain_timeout_seconds: float = Field(default=300.0, ge=0, le=86400)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 7)
     login_max_failures: int = Field(default=5, ge=1, le=100)

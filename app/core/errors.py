@@ -72,3 +72,11 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TryAgain(DomainError):
+    """A shared service the request needs (Redis) is out for now; the same request will work
+    once it is back, with nothing to restart."""
+
+    status = 503
+    code = "try_again"

@@ -11,6 +11,7 @@ from app.web.api import parse_model
 from app.web.audited import record
 from app.web.identity import authorize, staff_actor
 from app.web.keys import DATABASE, OPENAPI_FRAGMENTS, REDIS
+from app.web.nodes import NODE
 from app.web.openapi import build_spec
 
 routes = web.RouteTableDef()
@@ -18,6 +19,8 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers. Never depends on the database or Redis (a Redis outage
+    must not get every node restarted at once)."""
     return web.json_response({"status": "ok"})
 
 
@@ -36,9 +39,13 @@ async def readyz(request: web.Request) -> web.Response:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
+    node = request.app[NODE]
+    # A draining node takes no new work: the proxy stops sending it any.
+    checks["node"] = "draining" if node.draining else "ok"
     ready = all(v == "ok" for v in checks.values())
+    status = "ready" if ready else "draining" if node.draining else "not ready"
     return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
+        {"status": status, "node": node.id, "checks": checks},
         status=200 if ready else 503,
     )
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core import audit
-from app.core.errors import Conflict, DomainError, InvalidInput
+from app.core.errors import Conflict, DomainError, InvalidInput, TryAgain
 from app.web.api import parse_model
 from app.web.audited import record
 from app.web.identity import (
@@ -32,6 +32,7 @@ from app.web.identity import (
     staff_actor,
 )
 from app.web.keys import DATABASE
+from app.web.nodes import place_visit
 from signaling.auth import refused, request_of
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
@@ -176,6 +177,10 @@ class VisitNamespace(GuardedNamespace):
         # Whether each participant's microphone and camera are on, as their page says.
         self._media_state: dict[tuple[uuid.UUID, str], MediaStateIn] = {}
 
+    def joined_visits(self) -> set[str]:
+        """Visits someone has joined on this process's sockets (the node's load)."""
+        return {str(who.visit.id) for who in self._attendees.values()}
+
     @property
     def relay(self) -> MediaRelay:
         return self.app[MEDIA_RELAY]
@@ -208,6 +213,10 @@ class VisitNamespace(GuardedNamespace):
             raise refused(exc.code, exc.message) from None
         if who.visit.ended_at is not None:
             raise refused("visit_ended", "This visit has ended.")
+        try:
+            await place_visit(self.app, visit_id)  # the first join places the visit on a node
+        except TryAgain as exc:
+            raise refused(exc.code, exc.message) from None
         await self._take_seat(sid, who, request)
 
     async def _take_seat(self, sid: str, who: Seat, request: web.Request) -> None:

@@ -32,6 +32,50 @@ class Server:
     url: str  # http://127.0.0.1:PORT, no trailing slash
     pid: int
     log: Path
+    process: subprocess.Popen[bytes] | None = None  # to wait for its exit code
+
+
+@contextmanager
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """A redis-server of the test's own on a free loopback port (no persistence), yielding its
+    URL; stopped by its PID. Tests that stop Redis use this, never the machine's shared one."""
+    port = port or free_port()
+    with tempfile.TemporaryDirectory(prefix="openconsult-redis-") as tmp:
+        log = Path(tmp) / "redis.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    HOST,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    tmp,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with socket.create_connection((HOST, port), timeout=1) as sock:
+                        sock.sendall(b"PING\r\n")
+                        if sock.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start:\n{tail(log)}")
+                time.sleep(0.05)
+            yield f"redis://{HOST}:{port}/0"
+        finally:
+            _stop(proc)
 
 
 def free_port() -> int:
@@ -60,6 +104,8 @@ def server_env(
             "OPENCONSULT_DATA_DIR": str(data_dir),
             "OPENCONSULT_LOG_LEVEL": "WARNING",
             "OPENCONSULT_BACKGROUND_TASKS": "false",
+            # SIGTERM drains: a live visit left by a test would otherwise hold the stop.
+            "OPENCONSULT_DRAIN_TIMEOUT_SECONDS": "5",
         }
     )
     if redis_url:
@@ -97,7 +143,7 @@ def serving(
             proc = subprocess.Popen(
                 list(command), cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
             )
-        server = Server(url=f"http://{HOST}:{port}", pid=proc.pid, log=log)
+        server = Server(url=f"http://{HOST}:{port}", pid=proc.pid, log=log, process=proc)
         failed = True
         try:
             _wait_healthy(proc, server.url + health, timeout)
