@@ -228,6 +228,7 @@ async def warm_cost(count: int, seconds: float) -> dict[str, Any]:
                             auth={"waiting": True},
                             namespaces=["/visit"],
                             transports=["websocket"],
+                            wait_timeout=10,
                         )
                         clients.append(client)
                         peer = ClientPeer(f"warm{len(peers)}", sending=False)

@@ -164,6 +164,7 @@ async def flood(
         auth={"visit_id": str(visit_id)},
         namespaces=["/visit"],
         transports=["websocket"],
+        wait_timeout=10,
     )
     sent = 0
     try:

@@ -227,6 +227,7 @@ async def measure(
                 headers={"Authorization": f"Bearer {token}"},
                 namespaces=["/clinic"],
                 transports=["websocket"],
+                wait_timeout=10,
             )
             clients[provider.id] = (client, received)
         await asyncio.sleep(1)

@@ -166,7 +166,12 @@ async def sockets() -> AsyncIterator[Any]:
 
         await asyncio.wait_for(
             client.connect(
-                url, headers=headers, auth=auth, namespaces=[namespace], transports=["websocket"]
+                url,
+                headers=headers,
+                auth=auth,
+                namespaces=[namespace],
+                transports=["websocket"],
+                wait_timeout=10,
             ),
             timeout=10,
         )
@@ -263,6 +268,7 @@ async def refused_connection(
                     auth=auth or {"visit_id": visit_id},
                     namespaces=["/visit"],
                     transports=["websocket"],
+                    wait_timeout=10,
                 ),
                 timeout=10,
             )

@@ -57,6 +57,7 @@ async def _connect(server, headers: dict[str, str]) -> socketio.AsyncClient:
             headers=headers,
             namespaces=["/echo"],
             transports=["websocket"],
+            wait_timeout=10,
         ),
         timeout=10,
     )

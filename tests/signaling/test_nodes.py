@@ -218,6 +218,7 @@ async def test_nodes_register_and_a_visit_has_one_owner_whoever_asks(
                     auth={"visit_id": visit_id},
                     namespaces=["/visit"],
                     transports=["websocket"],
+                    wait_timeout=10,
                     socketio_path=by_patient["socket_path"].lstrip("/"),
                 ),
                 10,

@@ -218,7 +218,10 @@ async def test_a_refusal_tells_the_client_why(server, waiting: WaitingFactory):
     client.on("connect_error", reasons.append, namespace="/waiting")
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(
-            str(server.make_url("/")), namespaces=["/waiting"], transports=["websocket"]
+            str(server.make_url("/")),
+            namespaces=["/waiting"],
+            transports=["websocket"],
+            wait_timeout=10,
         )
     assert reasons == [
         {
