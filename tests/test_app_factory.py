@@ -16,6 +16,8 @@ def _served(app: web.Application) -> set[tuple[str, str]]:
 
 
 async def test_domains_compose_in_any_order(aiohttp_client, settings, monkeypatch):
+    # One node id for both: each app also serves Socket.IO under its node's own path.
+    settings = settings.model_copy(update={"node_id": "node-a"})
     forward = await aiohttp_client(main.create_app(settings))
     monkeypatch.setattr(main, "DOMAINS", tuple(reversed(main.DOMAINS)))
     backward = await aiohttp_client(main.create_app(settings))
