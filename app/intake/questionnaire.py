@@ -10,6 +10,7 @@ Answers are kept as a plain map linkId → value; only answers to enabled items 
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from typing import Any, Literal
 
@@ -161,7 +162,8 @@ def parse_questionnaire(data: object) -> Questionnaire:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def enabled(item: Item, answers: Answers) -> bool:
@@ -235,8 +237,8 @@ def check_answer(item: Item, value: object) -> Answer:
 def merge_answers(
     questionnaire: Questionnaire, saved: Answers, changes: dict[str, object]
 ) -> Answers:
-    """`saved` with `changes` applied (None or an empty answer clears one); bad answers are a 400
-    naming each field."""
+    """`saved` with `changes` applied (None, a blank text or no choice clears one); bad answers
+    are a 400 naming each field."""
     items = questionnaire.items()
     merged = dict(saved)
     fields: dict[str, str] = {}
@@ -245,7 +247,7 @@ def merge_answers(
         if item is None:
             fields[link_id] = "no such question"
             continue
-        if value is None or value == "" or value == []:
+        if value is None or value == [] or (isinstance(value, str) and not value.strip()):
             merged.pop(link_id, None)
             continue
         try:

@@ -8,6 +8,7 @@ import tempfile
 
 from playwright.async_api import expect
 
+from app.core.models import Role
 from tests.e2e.test_waiting_room import contexts, settings, sign_in, waiting  # noqa: F401
 from tests.signaling.conftest import WaitingFactory
 
@@ -91,3 +92,32 @@ async def test_chest_pain_with_breathlessness_shows_a_critical_card_before_admit
     await provider.screenshot(path=f"{_shots()}/intake-visit-1280.png", full_page=True)
     await provider.set_viewport_size({"width": 390, "height": 844})
     await provider.screenshot(path=f"{_shots()}/intake-visit-390.png", full_page=True)
+
+
+async def test_an_admin_replaces_the_questionnaire_and_reads_what_is_wrong(
+    context,
+    waiting: WaitingFactory,  # noqa: F811
+    factory,
+    db,
+):
+    v = await waiting.visitable()
+    admin = await factory.staff(Role.ADMIN, v.clinic)
+    page = await context.new_page()
+    await sign_in(page, admin, "/admin", db)
+    await page.get_by_role("link", name="Intake questions and red-flag rules").click()
+    questionnaire = page.get_by_label("Questionnaire (JSON)")
+    await expect(questionnaire).to_contain_text('"linkId": "reason"')
+    await expect(page.get_by_label("Visit type")).to_contain_text("Video 20")
+    text = await questionnaire.input_value()
+    await questionnaire.fill(text.replace('"type": "text"', '"type": "colour"', 1))
+    await page.get_by_role("button", name="Save for this visit type").click()
+    errors = page.locator("#intake-admin-errors")
+    await expect(errors).to_contain_text("The questionnaire is not valid.")
+    await expect(errors).to_contain_text("questionnaire.item.0.type")
+    await page.screenshot(path=f"{_shots()}/intake-admin-1280.png", full_page=True)
+    await questionnaire.fill(text.replace("Before your visit", "Before your video visit"))
+    await page.get_by_role("button", name="Save for this visit type").click()
+    await expect(page.locator("#intake-admin-status")).to_have_text("Saved.")
+    await expect(page.locator("#intake-default")).to_contain_text("has its own questions")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=f"{_shots()}/intake-admin-390.png", full_page=True)

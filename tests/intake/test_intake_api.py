@@ -254,14 +254,15 @@ async def test_answers_export_as_a_valid_fhir_questionnaire_response(
         f"/fhir/Patient/{v.patient.id}/$everything", headers=await bearer_login(client, admin)
     )
     assert resp.status == 200, await resp.text()
-    bundle = Bundle.model_validate(await resp.json())
+    data = await resp.json()
+    Bundle.model_validate(data)
     found = [
-        e.resource
-        for e in bundle.entry or []
-        if e.resource.get_resource_type() == "QuestionnaireResponse"
+        e["resource"]
+        for e in data["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
     ]
     assert len(found) == 1
-    response = QuestionnaireResponse.model_validate(found[0].model_dump())
+    response = QuestionnaireResponse.model_validate(found[0])
     assert response.status == "completed" and response.id == str(v.appointment.id)
     assert response.subject.reference == f"Patient/{v.patient.id}"
     answers = {item.linkId: item.answer[0] for item in response.item}

@@ -16,6 +16,7 @@ let saving = Promise.resolve();
 let onDone = () => {};
 
 const fieldId = (linkId) => `q-${linkId}`;
+const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 const errorOf = (linkId) => document.getElementById(`${fieldId(linkId)}-error`);
 
 function bound(item, url) {
@@ -109,7 +110,7 @@ function showEnabled() {
 
 function showErrors(fields) {
   for (const item of items) {
-    const message = (fields && fields[item.linkId]) || "";
+    const message = sentence((fields && fields[item.linkId]) || "");
     errorOf(item.linkId).textContent = message;
     for (const input of itemsBox.querySelectorAll(`[name="${CSS.escape(item.linkId)}"]`)) {
       if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
@@ -133,7 +134,7 @@ async function flush() {
       if (stopped(error)) return;
       saved.textContent = "";
       if (error.fields) {
-        for (const [id, message] of Object.entries(error.fields)) if (errorOf(id)) errorOf(id).textContent = message;
+        for (const [id, message] of Object.entries(error.fields)) if (errorOf(id)) errorOf(id).textContent = sentence(message);
       } else formError.textContent = error.message;
     }
   });
