@@ -5,6 +5,7 @@ and the answers as a FHIR R4B QuestionnaireResponse in `$everything`."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -105,7 +106,9 @@ async def test_a_patient_reads_only_their_own_appointment_s_answers(
     async with db.session() as session:
         kind = await session.get(AppointmentType, v.appointment.appointment_type_id)
     assert kind is not None
-    _, _, omar_token = await waiting.appointment(v.clinic, v.provider, kind, given="Omar")
+    _, _, omar_token = await waiting.appointment(
+        v.clinic, v.provider, kind, starts_in=timedelta(minutes=26), given="Omar"
+    )
     await consent(client, omar_token)
     # Signed in for Omar's appointment: Nora's link does not open for this session.
     for resp in (
@@ -241,7 +244,7 @@ async def test_admins_of_the_clinic_view_and_replace_a_visit_type_s_questionnair
 
 
 async def test_answers_export_as_a_valid_fhir_questionnaire_response(
-    client, waiting: WaitingFactory, factory: Factory
+    client, waiting: WaitingFactory
 ):
     v = await waiting.visitable()
     await answer(
@@ -249,9 +252,9 @@ async def test_answers_export_as_a_valid_fhir_questionnaire_response(
         v.token,
         {"reason": "Bleeding", "pregnant": True, "pregnancy-bleeding": True, "pain": 4},
     )
-    admin = await factory.staff(Role.ADMIN, v.clinic)
+    # The patient's own provider (in their care) reads the record.
     resp = await client.get(
-        f"/fhir/Patient/{v.patient.id}/$everything", headers=await bearer_login(client, admin)
+        f"/fhir/Patient/{v.patient.id}/$everything", headers=await bearer_login(client, v.provider)
     )
     assert resp.status == 200, await resp.text()
     data = await resp.json()
