@@ -4,6 +4,7 @@ reload, raise a critical card in the provider's queue before the admit, and on t
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 from playwright.async_api import expect
@@ -106,7 +107,7 @@ async def test_an_admin_replaces_the_questionnaire_and_reads_what_is_wrong(
     await sign_in(page, admin, "/admin", db)
     await page.get_by_role("link", name="Intake questions and red-flag rules").click()
     questionnaire = page.get_by_label("Questionnaire (JSON)")
-    await expect(questionnaire).to_contain_text('"linkId": "reason"')
+    await expect(questionnaire).to_have_value(re.compile('"linkId": "reason"'))
     await expect(page.get_by_label("Visit type")).to_contain_text("Video 20")
     text = await questionnaire.input_value()
     await questionnaire.fill(text.replace('"type": "text"', '"type": "colour"', 1))

@@ -129,6 +129,7 @@ async function flush() {
     try {
       await call("PATCH", "/intake", { answers: changes });
       saved.textContent = "Your answers are saved.";
+      formError.textContent = "";
       for (const id of Object.keys(changes)) errorOf(id).textContent = "";
     } catch (error) {
       if (stopped(error)) return;
