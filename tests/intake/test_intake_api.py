@@ -12,12 +12,15 @@ import pytest
 import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from sqlmodel import select
+from sqlmodel import col, select
 
+from app.core.crypto import Keyring
 from app.core.db import Database
 from app.core.models import AuditEvent, Role
+from app.intake.models import IntakeResponse
 from app.intake.questionnaire import DEFAULT_QUESTIONNAIRE
 from app.intake.rules import DEFAULT_RULES
+from app.records.rotation import rotate_note_key
 from scheduling.models import AppointmentType
 from tests.conftest import Factory, bearer_login
 from tests.signaling.conftest import BIRTH_DATE, WaitingFactory
@@ -272,3 +275,24 @@ async def test_answers_export_as_a_valid_fhir_questionnaire_response(
     assert answers["pregnant"].valueBoolean is True and answers["pain"].valueInteger == 4
     assert answers["reason"].valueString == "Bleeding"
     assert uuid.UUID(response.id)
+
+
+async def test_key_rotation_seals_and_reseals_intake_answers(
+    client, waiting: WaitingFactory, db: Database, settings: Any
+):
+    v = await waiting.visitable()
+    await answer(client, v.token, {"reason": "Headache", "pain": 3})
+    async with db.session() as session:  # as if stored before sealing
+        await session.exec(
+            sa.update(IntakeResponse)
+            .where(col(IntakeResponse.appointment_id) == v.appointment.id)
+            .values(answers=sa.type_coerce('{"reason":"Headache","pain":3}', sa.Text))
+        )
+        await session.commit()
+    report = await rotate_note_key(db, Keyring.from_settings(settings))
+    assert report.intake_answers == 1
+    async with db.session() as session:
+        stored = (await session.exec(sa.text("SELECT answers FROM intake_response"))).one()[0]
+        response = await session.get(IntakeResponse, v.appointment.id)
+    assert stored.startswith("oc1s:") and "Headache" not in stored
+    assert response is not None and '"Headache"' in response.answers
