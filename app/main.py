@@ -6,6 +6,7 @@ from aiohttp import web
 
 from app.accounts.setup import setup as setup_accounts
 from app.core.config import Settings
+from app.intake.setup import setup as setup_intake
 from app.records.setup import setup as setup_records
 from app.web.keys import SETTINGS
 from app.web.middlewares import name_the_server
@@ -13,7 +14,7 @@ from app.web.setup import setup as setup_web
 from scheduling.setup import setup as setup_scheduling
 from signaling.setup import setup as setup_signaling
 
-DOMAINS = (setup_accounts, setup_scheduling, setup_signaling, setup_records)
+DOMAINS = (setup_accounts, setup_scheduling, setup_intake, setup_signaling, setup_records)
 
 
 def create_app(settings: Settings) -> web.Application:

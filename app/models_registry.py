@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all_models() -> None:
     import app.accounts.models
     import app.core.models
+    import app.intake.models
     import app.records.models  # noqa: F401
     import scheduling.models  # noqa: F401
     import signaling.models  # noqa: F401

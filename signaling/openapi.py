@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.web.openapi import Spec, operation, path_param, schemas_of
 from signaling.checkin.guest_routes import GuestNameIn
+from signaling.checkin.intake_routes import AnswersIn
 from signaling.checkin.routes import IdentityIn, WaitingTextIn
 from signaling.checkin.steps import ConsentIn, DeviceCheckIn
 from signaling.visit.guest_routes import GuestInviteIn
@@ -24,7 +25,7 @@ def progress_schema(first_step: str) -> Spec:
         "properties": {
             "step": {
                 "type": "string",
-                "enum": [first_step, "consent", "device_check", "waiting", "admitted"],
+                "enum": [first_step, "consent", "intake", "device_check", "waiting", "admitted"],
             },
             "provider_name": {"type": "string"},
             "starts_at": {"type": "string", "format": "date-time"},
@@ -43,6 +44,14 @@ PATIENT_STATUS: Spec = {
     },
 }
 LINK_ERRORS = (400, 404, 409, 410, 423)
+INTAKE: Spec = {
+    "type": "object",
+    "properties": {
+        "questionnaire": {"type": "object", "description": "FHIR R4 Questionnaire"},
+        "answers": {"type": "object", "description": "linkId → answer"},
+        "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
 
 
 def _op(summary: str, **kwargs: object) -> Spec:
@@ -125,6 +134,27 @@ PATHS: Spec = {
     "/api/join/{token}/ping": {
         "get": _op("Round trip for the network check", ok={"type": "object"}, errors=LINK_ERRORS)
     },
+    "/api/join/{token}/intake": {
+        "get": _op(
+            "The clinic's intake questions (a FHIR Questionnaire) and the patient's answers so far",
+            ok=INTAKE,
+            errors=LINK_ERRORS,
+        ),
+        "patch": _op(
+            "Save changed answers (linkId → answer; null clears one); a wrong answer is a 400 "
+            "naming its linkId",
+            body={"$ref": "#/components/schemas/AnswersIn"},
+            ok={"type": "object", "properties": {"updated_at": {"type": "string"}}},
+            errors=(*LINK_ERRORS, 413),
+        ),
+    },
+    "/api/join/{token}/intake/submit": {
+        "post": _op(
+            "Send the answers; each unanswered required question is a 400 naming its linkId",
+            ok=PROGRESS,
+            errors=LINK_ERRORS,
+        )
+    },
 }
 
 ICE_SERVERS: Spec = {
@@ -199,7 +229,7 @@ PATHS["/api/appointments/{appointment_id}/unlock-checkin"] = {
     )
 }
 
-SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn, WaitingTextIn)
+SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn, WaitingTextIn, AnswersIn)
 
 GUEST_TOKEN = TOKEN | {"description": "The token of the guest link the provider handed out"}
 GUEST_PROGRESS = progress_schema("name")

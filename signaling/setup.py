@@ -14,6 +14,7 @@ from app.web.nodes import NODE
 from app.web.setup import add_openapi
 from signaling import openapi
 from signaling.checkin import guest_routes as guest_checkin
+from signaling.checkin import intake_routes as checkin_intake
 from signaling.checkin import pages as checkin_pages
 from signaling.checkin import routes as checkin_routes
 from signaling.checkin import staff_routes as checkin_staff
@@ -37,6 +38,7 @@ def setup(app: web.Application) -> None:
     attach_socket_server(app, create_socket_server(settings), app[NODE].id)
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
+    app.add_routes(checkin_intake.routes)
     app.add_routes(checkin_staff.routes)
     app.add_routes(guest_checkin.routes)
     app.add_routes(queue_pages.routes)

@@ -2,7 +2,8 @@
 
 Signed notes become Compositions (LOINC 11488-4 Consult note); each addendum is its own
 Composition (LOINC 55107-7 Addendum) that `appends` the note. Drafts are never exported.
-The patient's appointments and video visits join the Bundle as Appointment and Encounter.
+The patient's appointments and video visits join the Bundle as Appointment and Encounter,
+their intake answers as QuestionnaireResponse.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound
 from app.core.models import AuditEvent, Patient, User, utcnow
+from app.intake import service as intake
 from app.records import encounters
 from app.records.access import READERS, readable_patient
 from app.records.consult_notes import present_notes, read_note
@@ -197,7 +199,7 @@ async def everything(
     session: AsyncSession, *, keyring: Keyring, actor: Actor, patient_id: uuid.UUID
 ) -> list[Resource]:
     """Patient, the practitioners who saw or wrote about them, appointments, encounters,
-    signed notes, addenda, audit events."""
+    signed notes, addenda, intake answers (QuestionnaireResponse), audit events."""
     patient = await readable_patient(session, actor, patient_id)
     visit_resources, provider_ids = await encounters.visit_resources(session, patient)
     rows = await session.exec(
@@ -221,6 +223,7 @@ async def everything(
     for note in notes:
         resources.append(note_composition(note))
         resources += [addendum_composition(note, a) for a in note.addenda]
+    resources += await intake.patient_responses(session, patient_id)
     resources += [audit_resource(e) for e in events.all()]
     return resources
 

@@ -12,6 +12,7 @@ from sqlmodel import col, select, update
 from app.accounts.models import StaffMfa
 from app.core import sealed as sealed_text
 from app.core.db import Database
+from app.intake.models import IntakeResponse
 from app.records.crypto import Keyring, Sealed, associated_data
 from app.records.models import ConsultNote, NoteAddendum
 from signaling.models import VisitMessage, WaitingMessage
@@ -24,6 +25,7 @@ class RotationReport:
     chat_lines: int = 0
     waiting_messages: int = 0
     mfa_secrets: int = 0
+    intake_answers: int = 0
 
 
 async def _rotate_notes(db: Database, keyring: Keyring, batch: int) -> int:
@@ -86,7 +88,7 @@ async def _rotate_addenda(db: Database, keyring: Keyring, batch: int) -> int:
 async def _rotate_sealed_text(
     db: Database,
     keyring: Keyring,
-    model: type[VisitMessage] | type[WaitingMessage] | type[StaffMfa],
+    model: type[VisitMessage] | type[WaitingMessage] | type[StaffMfa] | type[IntakeResponse],
     key: str,
     column: str,
     batch: int,
@@ -127,10 +129,14 @@ async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -
     chat_lines = await _rotate_sealed_text(db, keyring, VisitMessage, "id", "text", batch)
     waiting = await _rotate_sealed_text(db, keyring, WaitingMessage, "id", "text", batch)
     secrets = await _rotate_sealed_text(db, keyring, StaffMfa, "user_id", "secret", batch)
+    intake_answers = await _rotate_sealed_text(
+        db, keyring, IntakeResponse, "appointment_id", "answers", batch
+    )
     return RotationReport(
         notes=notes,
         addenda=addenda,
         chat_lines=chat_lines,
         waiting_messages=waiting,
         mfa_secrets=secrets,
+        intake_answers=intake_answers,
     )

@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, NotFound
 from app.core.events import AppointmentChanged, raise_event
 from app.core.models import Clinic, Patient, User, utcnow
+from app.intake import service as intake
 from app.web.identity import Actor, PatientClaims
 from scheduling import lifecycle
 from scheduling.links import LinkState, link_state, read_join_link
@@ -84,6 +85,8 @@ class Arrival:
     check_in: CheckIn
     patient: Patient
     provider: User
+    #: The patient has sent their intake answers (the step between consent and devices).
+    intake_done: bool = False
 
 
 def progress(
@@ -95,11 +98,13 @@ def progress(
     visit_id: uuid.UUID | None,
     provider: User,
     appointment: Appointment,
+    intake_done: bool = True,
 ) -> dict[str, object]:
     """Where someone is on their way into a visit, in the shape the check-in page reads.
 
     Patients start by confirming their identity, guests by giving their name; then both accept
-    the consent, check their devices, wait, and are admitted to the visit `visit_id`.
+    the consent, patients answer the clinic's intake questions, both check their devices, wait,
+    and are admitted to the visit `visit_id`.
     """
     if not first_done:
         step = first_step
@@ -109,6 +114,8 @@ def progress(
         step = "admitted"
     elif waiting:
         step = "waiting"
+    elif not intake_done:
+        step = "intake"
     else:
         step = "device_check"
     return {
@@ -130,6 +137,7 @@ def arrival_progress(arrival: Arrival) -> dict[str, object]:
         visit_id=check_in.visit_id,
         provider=arrival.provider,
         appointment=arrival.appointment,
+        intake_done=arrival.intake_done,
     )
 
 
@@ -175,7 +183,8 @@ async def resolve_link(
     patient = await session.get(Patient, appointment.patient_id)
     provider = await session.get(User, appointment.provider_id)
     assert patient is not None and provider is not None
-    return Arrival(appointment, check_in, patient, provider)
+    intake_done = await intake.is_submitted(session, appointment.id)
+    return Arrival(appointment, check_in, patient, provider, intake_done)
 
 
 def require_patient(arrival: Arrival, claims: PatientClaims | None) -> None:

@@ -1,8 +1,9 @@
 """What staff who may read the record see of a patient in the queue before they admit them.
 
 Only providers and admins of the clinic (the record's readers) get these facts: the way to the
-record, the patient's age, the reason they gave, their answers, and when their last note was
-signed. Schedulers watching the clinic's queues see names and states, as before.
+record, the patient's age, the reason they gave, their answers, the red-flag cards their intake
+answers raise, and when their last note was signed. Schedulers watching the clinic's queues see
+names and states, as before.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, NotFound
 from app.core.models import Patient, User, utcnow
+from app.intake import service as intake
 from scheduling import availability
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from signaling.checkin.service import (
@@ -58,6 +59,8 @@ class QueueRow:
     guests_waiting: tuple[str, ...] = ()
     reason: str | None = None
     messages: tuple[WaitingMessage, ...] = ()
+    #: Red-flag cards from the patient's intake answers (CDS Hooks shape, critical first).
+    cards: tuple[dict[str, object], ...] = ()
 
     def public(
         self, now: datetime, chart: dict[uuid.UUID, datetime] | None = None
@@ -85,6 +88,7 @@ class QueueRow:
                 "age": self.age,
                 "reason": self.reason,
                 "last_signed_note_at": last_note.isoformat() if last_note else None,
+                "cards": list(self.cards),
                 "messages": [
                     {"sender": m.sender, "text": m.text, "sent_at": m.sent_at.isoformat()}
                     for m in self.messages[-SHOWN_MESSAGES:]
@@ -209,6 +213,7 @@ async def provider_queue(
     appointment_ids = [appointment.id for appointment, _, _, _ in rows]
     reasons = await reasons_for(session, appointment_ids)
     conversations = await conversations_for(session, appointment_ids)
+    cards = await intake.cards_by_appointment(session, appointment_ids)
     guests = await _waiting_guests(
         session, [c.visit_id for _, _, _, c in rows if c is not None and c.visit_id is not None]
     )
@@ -230,6 +235,7 @@ async def provider_queue(
             guests_waiting=tuple(guests.get(check_in.visit_id, ())) if check_in else (),
             reason=reasons.get(appointment.id),
             messages=tuple(conversations.get(appointment.id, ())),
+            cards=tuple(cards.get(appointment.id, ())),
         )
         for appointment, patient, _kind, check_in in rows
     ]

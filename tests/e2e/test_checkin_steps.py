@@ -55,7 +55,7 @@ async def test_the_consent_box_says_what_is_missing_itself(
     await page.screenshot(path=f"{_shots()}/consent-{width}.png", full_page=True)
     await box.check()
     await page.get_by_role("button", name="Continue").click()
-    await expect(page.locator("#devices-title")).to_be_visible()
+    await expect(page.locator("#intake-title")).to_be_visible()
     await expect(message).to_have_text("")
 
 

@@ -12,7 +12,7 @@ from tests.e2e.test_visit import (  # noqa: F401
     wait_remote,
     waiting,
 )
-from tests.e2e.test_waiting_room import sign_in
+from tests.e2e.test_waiting_room import answer_intake, sign_in
 from tests.signaling.conftest import WaitingFactory
 
 
@@ -37,6 +37,7 @@ async def test_chosen_devices_and_joining_muted_with_camera_off_carry_into_the_v
     await patient.get_by_role("button", name="Continue").click()
     await patient.get_by_label("I have read this and I agree.").check()
     await patient.get_by_role("button", name="Continue").click()
+    await answer_intake(patient)
     await expect(patient.locator("#device-results")).to_contain_text("Camera: working")
 
     # Chromium's fake devices: three microphones, one camera, three speakers, all listed by name.

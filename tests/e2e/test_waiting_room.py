@@ -56,13 +56,24 @@ async def sign_in(
     await page.wait_for_url(f"**{landing}")
 
 
-async def check_in(page: Page, token: str) -> None:
+async def answer_intake(
+    page: Page, *, reason: str = "A sore throat", symptoms: tuple[str, ...] = ()
+) -> None:
+    """The intake step: the one required question, and the symptoms to tick."""
+    await page.get_by_label("What is the main reason for your visit today?").fill(reason)
+    for symptom in symptoms:
+        await page.get_by_label(symptom, exact=True).check()
+    await page.get_by_role("button", name="Continue to the device check").click()
+
+
+async def check_in(page: Page, token: str, *, symptoms: tuple[str, ...] = ()) -> None:
     await page.goto(f"/join/{token}")
     await page.get_by_label("Your date of birth").fill("1979-04-02")
     await page.get_by_role("button", name="Continue").click()
     await expect(page.locator("#consent-body")).to_contain_text("video instead of in person")
     await page.get_by_label("I have read this and I agree.").check()
     await page.get_by_role("button", name="Continue").click()
+    await answer_intake(page, symptoms=symptoms)
     await expect(page.locator("#device-results")).to_contain_text("Camera: working")
     await expect(page.locator("#device-results")).to_contain_text("Microphone: working")
     await expect(page.locator("#device-results")).to_contain_text("Connection to the clinic: good")

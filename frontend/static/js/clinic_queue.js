@@ -3,6 +3,7 @@
 // may read records also get each patient's chart link, age, reason and last signed note.
 import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
+import { cardList } from "./shared/cards.js";
 import {
   draftOf, focusAfter, focusBefore, forgetDraft, isOpen, keepDraft, setOpen,
 } from "./queue/keep.js";
@@ -189,7 +190,8 @@ function day(iso) {
 }
 
 // The patient's name (a link to the record for those who may read it), and before the admit
-// what helps the provider: age, the reason given, the last signed note, the latest messages.
+// what helps the provider: age, the reason given, the red-flag cards of the intake answers
+// (critical first), the last signed note, the latest messages.
 function patientCell(patient) {
   const chart = patient.chart;
   if (!chart) return el("td", { class: "queue-patient" }, patient.patient_name);
@@ -199,6 +201,7 @@ function patientCell(patient) {
     el("a", { href: chart.record_url, class: "patient-link" }, patient.patient_name),
     el("div", { class: "muted patient-facts" }, facts.join(" · ")));
   if (chart.reason) cell.append(el("div", { class: "patient-reason" }, `Reason: ${chart.reason}`));
+  if (chart.cards && chart.cards.length) cell.append(cardList(chart.cards, `Red-flag cards for ${patient.patient_name}`));
   if (chart.messages.length) {
     cell.append(el("ul", { class: "plain conversation", "aria-label": `Messages with ${patient.patient_name}` },
       ...chart.messages.map((m) => el("li", { class: `from-${m.sender}` },

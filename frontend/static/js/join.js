@@ -1,9 +1,12 @@
-// The way into a visit: the patient's check-in (identity, consent, device check, waiting room),
-// or a guest's (their name instead of the identity check; they wait to be let in, not in line).
+// The way into a visit: the patient's check-in (identity, consent, intake questions, device
+// check, waiting room), or a guest's (their name instead of the identity check, no intake; they
+// wait to be let in, not in line).
 // This entry takes the person from step to step; the steps' shared calls are in join/checkin.js,
-// the device check in join/devices.js, the waiting room in join/waiting_room.js.
+// the intake questions in join/intake.js, the device check in join/devices.js, the waiting room
+// in join/waiting_room.js.
 import { call, isGuest, say, show, startAudio, stopped } from "./join/checkin.js";
 import { startDeviceCheck, stopMedia } from "./join/devices.js";
+import { startIntake } from "./join/intake.js";
 import { admitted, enterWaitingRoom } from "./join/waiting_room.js";
 
 function goTo(progress) {
@@ -11,6 +14,7 @@ function goTo(progress) {
   if (progress.step === "identity") show("identity");
   else if (progress.step === "name") show("name");
   else if (progress.step === "consent") loadConsent();
+  else if (progress.step === "intake") startIntake(goTo).catch((error) => { if (!stopped(error)) say(error.message, true); });
   else if (progress.step === "device_check") startDeviceCheck();
   else if (progress.step === "waiting") enterWaitingRoom();
   else if (progress.step === "admitted") admitted(progress.visit_url);

@@ -7,13 +7,13 @@ const token = root.dataset.token;
 export const isGuest = root.dataset.kind === "guest";
 const base = `/api/${isGuest ? "guest" : "join"}/${encodeURIComponent(token)}`;
 const status = document.getElementById("join-status");
-const steps = ["identity", "name", "consent", "devices", "waiting", "admitted"];
+const steps = ["identity", "name", "consent", "intake", "devices", "waiting", "admitted"];
 let audioContext = null;
 
 export function show(step) {
   say(""); // a step on screen answers whatever the status line said ("Loading your check-in…")
   for (const name of steps) document.getElementById(`step-${name}`).hidden = name !== step;
-  const first = document.querySelector(`#step-${step} input, #step-${step} h2`);
+  const first = document.querySelector(`#step-${step} input, #step-${step} textarea, #step-${step} h2`);
   if (first) { first.setAttribute("tabindex", first.tabIndex >= 0 ? first.tabIndex : "-1"); first.focus(); }
 }
 
