@@ -149,8 +149,8 @@ async def test_rotate_note_key_command(
     monkeypatch.setenv("OPENCONSULT_NOTE_ACTIVE_KEY", "cli2")
     assert await _run_main(["rotate-note-key"]) == 0
     assert (
-        "re-encrypted 1 notes, 0 addenda, 0 visit chat lines, 0 waiting-room messages "
-        "and 2 two-step sign-in secrets "
+        "re-encrypted 1 notes, 0 addenda, 0 visit chat lines, 0 waiting-room messages, "
+        "2 two-step sign-in secrets and 0 intake answer sets "
         "under key 'cli2'" in capsys.readouterr().out
     )
     del note
