@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.web.api import model_response, path_uuid
-from app.web.audited import Recorded, run_audited
+from app.web.audited import Recorded, record, run_audited
 from app.web.identity import Actor, authorize, staff_actor
 from app.web.keys import DATABASE, SETTINGS
 from scheduling import lifecycle, service
@@ -44,6 +44,16 @@ async def book(request: web.Request) -> web.Response:
         audit_failures=False,
     )
     await record_patients(request, actor, "appointment.book", [view.patient])
+    if book_in.text_consent:
+        await record(
+            request,
+            actor,
+            "patient.text_consent.agree",
+            object_type="patient",
+            object_id=view.patient.id,
+            patient_id=view.patient.id,
+            detail="way=staff_at_booking",
+        )
     return model_response(booked_public(view, await handover_of(request, view)), status=201)
 
 
@@ -135,7 +145,8 @@ async def reschedule(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/resend-link")
 async def resend_link(request: web.Request) -> web.Response:
-    """A new join link, emailed when the patient has an address; the old link stops working.
+    """A new join link, emailed when the patient has an address and texted when they agreed to
+    texts; the old link stops working.
 
     Admins and schedulers of the clinic, and the appointment's own provider.
     """

@@ -1,4 +1,4 @@
-"""What staff see of the outbox: each appointment's emails and how they went, the clinic's
+"""What staff see of the outbox: each appointment's emails and texts and how they went, the clinic's
 failed messages, an admin's retry, and the development mailbox."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import Conflict, NotFound
 from app.core.models import Patient, utcnow
-from scheduling.models import Appointment, OutboxMessage, OutboxStatus
+from scheduling.models import Appointment, Channel, OutboxMessage, OutboxStatus
 from scheduling.outbox import VIA_DEV_MAILBOX
 
 
@@ -27,15 +27,17 @@ async def messages_of(session: AsyncSession, appointment_id: uuid.UUID) -> list[
 
 
 async def latest_status(
-    session: AsyncSession, appointment_ids: list[uuid.UUID]
+    session: AsyncSession, appointment_ids: list[uuid.UUID], *, channel: Channel = Channel.EMAIL
 ) -> dict[uuid.UUID, OutboxMessage]:
-    """Each appointment's most recent message that is due (not a future reminder)."""
+    """Each appointment's most recent message of `channel` that is due (not a future
+    reminder)."""
     if not appointment_ids:
         return {}
     query = (
         select(OutboxMessage)
         .where(
             col(OutboxMessage.appointment_id).in_(appointment_ids),
+            col(OutboxMessage.channel) == channel,
             col(OutboxMessage.status) != OutboxStatus.CANCELLED,
             sa.or_(
                 col(OutboxMessage.send_after) <= utcnow(),

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.models import Clinic
-from scheduling import ics, outbox
+from scheduling import ics, outbox, texts
 from scheduling.links import current_link, opens_at
 from scheduling.models import AppointmentView
 from scheduling.schemas import zone_named
@@ -107,16 +107,26 @@ async def queue_confirmation(
     now: datetime,
     reason: Reason = Reason.BOOKED,
 ) -> bool:
-    """Confirmation now, reminders at the configured offsets before the start.
+    """Confirmation now, reminders at the configured offsets before the start, by email and,
+    when the patient agreed to texts, by text message.
 
-    False when the patient has no email address: nothing is queued, staff pass the link on.
+    False when neither goes out (no email address, no consent to texts): staff pass the link on.
     """
     patient = view.patient
-    if not patient.email:
-        return False
     appointment = view.appointment
     clinic = await _clinic(session, view)
     link = await current_link(session, settings, appointment)
+    texted = await texts.queue_link(
+        session,
+        view,
+        clinic,
+        link,
+        kind=reason.value,
+        now=now,
+        reminder_offsets=settings.reminder_offsets_minutes,
+    )
+    if not patient.email:
+        return texted
     greeting = f"Dear {patient.given_name},\n\n"
     when = local_text(appointment.start_at, patient.timezone)
     details = _details(settings, view, clinic, link) + _signature(clinic)
@@ -149,10 +159,11 @@ async def queue_cancellation(
     session: AsyncSession, settings: Settings, view: AppointmentView
 ) -> None:
     patient = view.patient
+    clinic = await _clinic(session, view)
+    await texts.queue_cancellation(session, view, clinic)
     if not patient.email:
         return
     appointment = view.appointment
-    clinic = await _clinic(session, view)
     when = local_text(appointment.start_at, patient.timezone)
     outbox.enqueue(
         session,

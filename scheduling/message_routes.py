@@ -17,6 +17,7 @@ from app.web.keys import SETTINGS
 from scheduling import deliveries
 from scheduling.access import clinic_of
 from scheduling.handover import message_public
+from scheduling.models import Channel
 from scheduling.routes import ANY_STAFF, MANAGERS
 from scheduling.schemas import TroublePublic, TroublesPublic
 from scheduling.views import record_patients
@@ -81,10 +82,14 @@ def _pieces(text: str) -> list[tuple[str, bool]]:
 
 @routes.get("/dev/mailbox")
 async def dev_mailbox(request: web.Request) -> web.StreamResponse:
-    """The emails the outbox kept instead of sending (development without SMTP); staff only."""
+    """The emails and texts the outbox kept instead of sending (development without SMTP or
+    SMS provider); staff only."""
     staff = await authorize(request, *ANY_STAFF)
-    if not request.app[SETTINGS].dev_mailbox:
-        raise NotFound("The development mailbox is off: an SMTP server is configured.")
+    settings = request.app[SETTINGS]
+    if not (settings.dev_mailbox or settings.sms_dev_mailbox):
+        raise NotFound(
+            "The development mailbox is off: an SMTP server and an SMS provider are configured."
+        )
     actor = staff_actor(request, staff)
     kept = await run_audited(
         request,
@@ -101,6 +106,7 @@ async def dev_mailbox(request: web.Request) -> web.StreamResponse:
             "to": message.to_addr,
             "sent_at": message.sent_at,
             "kind": message.kind,
+            "text": message.channel == Channel.SMS,
             "pieces": _pieces(message.body_text),
         }
         for message, _patient in kept

@@ -141,8 +141,16 @@ class OutboxStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class Channel(enum.StrEnum):
+    """How an outbox message reaches the patient."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
 class OutboxMessage(SQLModel, table=True):
-    """An email waiting to be sent; rows survive restarts and are claimed one sender at a time."""
+    """An email or a text message waiting to be sent; rows survive restarts and are claimed one
+    sender at a time. A text's `to_addr` is the E.164 number, its `subject` a label for staff."""
 
     __tablename__ = "outbox_message"
 
@@ -158,10 +166,45 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
-    # "smtp", or "dev_mailbox" when no SMTP server is configured outside production.
+    # "smtp", "sms", or "dev_mailbox" when no server/provider is configured outside production.
     delivered_via: str | None = Field(default=None, max_length=20)
+    channel: Channel = Field(
+        default=Channel.EMAIL,
+        sa_type=_enum(Channel, 10),
+        sa_column_kwargs={"server_default": Channel.EMAIL.value},
+    )
+    # The SMS provider's id of the accepted text (Twilio's message sid).
+    provider_ref: str | None = Field(default=None, max_length=64)
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class ConsentWay(enum.StrEnum):
+    """How a patient's agreement to text messages was given."""
+
+    STAFF_AT_BOOKING = "staff_at_booking"  # staff say the patient agreed, while booking
+    STAFF = "staff"  # staff say so on the patient's consent (not while booking)
+    PATIENT_AT_CHECKIN = "patient_at_checkin"  # the patient ticked it while checking in
+
+
+class TextConsent(SQLModel, table=True):
+    """A patient's agreement to get join links and reminders by text, for one number.
+
+    One row per patient: giving it again replaces who/when/how; withdrawing keeps the row with
+    `withdrawn_at` set. Texts go only to `phone`, and only while the patient's number is it.
+    """
+
+    __tablename__ = "text_consent"
+
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinic.id", index=True)
+    phone: str = Field(max_length=20)
+    given_at: datetime = Field(sa_column=utc_column())
+    # The staff member who recorded it; None when the patient gave it themselves.
+    given_by: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
+    way: ConsentWay = Field(sa_type=_enum(ConsentWay, 30))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    withdrawn_by: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
 
 
 class JoinLink(SQLModel, table=True):

@@ -20,6 +20,8 @@ from scheduling.schemas import (
     ScheduleIn,
     SchedulePublic,
     SlotsPublic,
+    TextConsentIn,
+    TextConsentPublic,
     TroublePublic,
     TroublesPublic,
     WarningPublic,
@@ -78,6 +80,24 @@ PATHS: Spec = {
             errors=(401, 403, 404),
             params=[PATIENT],
         )
+    },
+    "/api/patients/{patient_id}/text-consent": {
+        "get": operation(
+            "The patient's consent to text messages (admin, scheduler); audited",
+            tag="patients",
+            ok=ref("TextConsentPublic"),
+            errors=(401, 403, 404),
+            params=[PATIENT],
+        ),
+        "put": operation(
+            "Record that the patient agreed to text messages on their number, or withdraw it "
+            "(admin, scheduler); audited",
+            tag="patients",
+            body=ref("TextConsentIn"),
+            ok=ref("TextConsentPublic"),
+            errors=(400, 401, 403, 404, 413),
+            params=[PATIENT],
+        ),
     },
     "/api/providers": {
         "get": operation(
@@ -259,4 +279,6 @@ SCHEMAS = schemas_of(
     TroublesPublic,
     RescheduleIn,
     CancelIn,
+    TextConsentIn,
+    TextConsentPublic,
 )

@@ -1,5 +1,6 @@
-"""The email outbox: messages are rows written in the booking's own transaction, and a sender
-loop delivers them over SMTP with retries and back-off.
+"""The outbox: emails and text messages are rows written in the booking's own transaction, and a
+sender loop delivers them (emails over SMTP, texts through the SMS provider, `scheduling.sms`)
+with retries and back-off.
 
 With no SMTP server configured outside production, a message is "delivered" to the development
 mailbox instead: marked sent with `delivered_via = "dev_mailbox"`, readable at /dev/mailbox.
@@ -8,7 +9,12 @@ In production without a server it fails with that reason, which staff see on the
 A row is claimed (status stays pending, `claimed_until` set) by a conditional UPDATE, so two
 senders never hold one message; it is marked sent right after the SMTP server accepts it. Each
 message carries a Message-ID derived from its row, so a resend after a crash between those two
-steps is recognisable as the same message.
+steps is recognisable as the same message. A text carries its row id as the provider's
+idempotency key and, once accepted, the provider's message id is stored with the row marked sent
+(see `scheduling.sms` for the remaining at-least-once window). A text the provider refuses for
+good (4xx other than 429) fails at once, with the provider's reason.
+
+Without an SMS provider outside production, texts go to the development mailbox like emails.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from app.core import audit
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.models import utcnow
-from scheduling.models import Appointment, OutboxMessage, OutboxStatus
+from scheduling import sms
+from scheduling.models import Appointment, Channel, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 CLAIM_SECONDS = 120
 SYSTEM = audit.Actor(id="system", role="system", clinic_id=None, client_addr=None)
 VIA_SMTP = "smtp"
+VIA_SMS = "sms"
 VIA_DEV_MAILBOX = "dev_mailbox"
 NO_SMTP_SERVER = "No SMTP server is configured (set OPENCONSULT_SMTP_HOST)."
+NO_SMS_PROVIDER = "No SMS provider is configured (set OPENCONSULT_SMS_URL)."
 
 
 def enqueue(
@@ -48,10 +57,12 @@ def enqueue(
     body: str,
     ics: str | None = None,
     send_after: datetime | None = None,
+    channel: Channel = Channel.EMAIL,
 ) -> OutboxMessage:
     """Add a message to the session; it is sent once the caller's transaction commits."""
     message = OutboxMessage(
         appointment_id=appointment_id,
+        channel=channel,
         kind=kind,
         to_addr=to_addr,
         subject=subject,
@@ -147,6 +158,9 @@ async def _finish(
     message: OutboxMessage,
     error: str | None,
     via: str = VIA_SMTP,
+    *,
+    permanent: bool = False,
+    provider_ref: str | None = None,
 ) -> None:
     async with db.session() as session:
         row = await session.get(OutboxMessage, message.id)
@@ -157,9 +171,10 @@ async def _finish(
             row.sent_at = utcnow()
             row.last_error = None
             row.delivered_via = via
+            row.provider_ref = provider_ref
         else:
             row.last_error = error[:500]
-            if row.attempts >= settings.outbox_max_attempts:
+            if permanent or row.attempts >= settings.outbox_max_attempts:
                 row.status = OutboxStatus.FAILED
             else:
                 delay = settings.outbox_backoff_seconds * 2 ** (row.attempts - 1)
@@ -179,7 +194,7 @@ async def _audit_sent(db: Database, message: OutboxMessage) -> None:
             patient_id, clinic_id = appointment.patient_id, appointment.clinic_id
     await audit.record(
         db,
-        action=f"email.{message.kind}",
+        action=f"{'sms' if message.channel == Channel.SMS else 'email'}.{message.kind}",
         outcome=audit.SUCCESS,
         actor=SYSTEM,
         object_type="outbox_message",
@@ -187,6 +202,16 @@ async def _audit_sent(db: Database, message: OutboxMessage) -> None:
         patient_id=patient_id,
         clinic_id=clinic_id,
     )
+
+
+async def _text(settings: Settings, message: OutboxMessage) -> tuple[str, str | None]:
+    """Hand a text on; how it went out and the provider's id. Raises sms.SmsError, NoServer."""
+    if settings.sms_dev_mailbox:
+        return VIA_DEV_MAILBOX, None
+    if settings.sms_url is None:
+        raise NoServer(NO_SMS_PROVIDER)
+    sid = await sms.send(settings, key=str(message.id), to=message.to_addr, body=message.body_text)
+    return VIA_SMS, sid
 
 
 async def _deliver(settings: Settings, message: OutboxMessage) -> str:
@@ -208,13 +233,36 @@ async def _deliver(settings: Settings, message: OutboxMessage) -> str:
 
 
 class NoServer(Exception):
-    """Production without OPENCONSULT_SMTP_HOST: nothing can be sent."""
+    """Production without OPENCONSULT_SMTP_HOST (or OPENCONSULT_SMS_URL): nothing can be sent."""
+
+
+async def _send_text(db: Database, settings: Settings, message: OutboxMessage) -> bool:
+    """Send one claimed text and record how it went; True when it went out."""
+    try:
+        via, sid = await _text(settings, message)
+    except NoServer as exc:
+        log.warning("outbox: text %s failed: no SMS provider configured", message.id)
+        await _finish(db, settings, message, str(exc))
+        return False
+    except sms.SmsError as exc:
+        log.warning("outbox: text %s failed: %s", message.id, exc)
+        await _finish(db, settings, message, str(exc), permanent=exc.permanent)
+        return False
+    if via == VIA_DEV_MAILBOX:
+        log.info("outbox: text %s kept in the development mailbox (/dev/mailbox)", message.id)
+    await _finish(db, settings, message, None, via, provider_ref=sid)
+    await _audit_sent(db, message)
+    return True
 
 
 async def send_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
-    """Deliver every due message once; returns how many went out (to SMTP or the dev mailbox)."""
+    """Deliver every due message once; returns how many went out (to SMTP, the SMS provider or
+    the dev mailbox)."""
     sent = 0
     for message in await _claim(db, utcnow(), limit):
+        if message.channel == Channel.SMS:
+            sent += await _send_text(db, settings, message)
+            continue
         try:
             via = await _deliver(settings, message)
         except NoServer as exc:

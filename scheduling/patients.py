@@ -10,7 +10,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFound
-from app.core.models import Patient
+from app.core.models import Clinic, Patient
+from scheduling import phones
 from scheduling.schemas import PatientCreate
 
 
@@ -19,6 +20,10 @@ async def create_patient(
 ) -> Patient:
     data = patient_in.model_dump()
     data["email"] = str(data["email"]) if data["email"] else None
+    clinic = await session.get(Clinic, clinic_id)
+    data["phone"] = phones.normalized(
+        data["phone"], phones.region_of(clinic.phone if clinic else None)
+    )
     patient = Patient(clinic_id=clinic_id, **data)
     session.add(patient)
     await session.commit()

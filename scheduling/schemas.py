@@ -190,6 +190,32 @@ class BookIn(Strict):
     patient_id: uuid.UUID
     appointment_type_id: uuid.UUID
     start: AwareDatetime
+    text_consent: bool = Field(
+        default=False,
+        description="The patient agreed (to the staff member booking) to get the join link and "
+        "reminders by text message on their phone number; recorded and audited",
+    )
+
+
+class TextConsentIn(Strict):
+    agreed: bool = Field(
+        description="true: the patient agreed to texts on their current number; false: withdrawn"
+    )
+
+
+class TextConsentPublic(BaseModel):
+    """A patient's consent to text messages: on which number, who recorded it, when and how.
+
+    way: staff_at_booking, staff, patient_at_checkin. `given_by` is None when the patient gave it.
+    """
+
+    patient_id: uuid.UUID
+    agreed: bool
+    phone: str | None
+    given_at: datetime | None
+    given_by: uuid.UUID | None
+    way: str | None
+    withdrawn_at: datetime | None
 
 
 class RescheduleIn(Strict):
@@ -223,7 +249,9 @@ class WarningPublic(BaseModel):
 
 
 class MessagePublic(BaseModel):
-    """One email about an appointment and how its delivery went.
+    """One email or text message about an appointment and how its delivery went.
+
+    channel: email or sms (then `to` is the E.164 number and `provider_ref` the provider's id).
 
     status: queued (waiting, or due later), retrying (the last attempt failed; `last_error` says
     why), sent, failed (gave up; `last_error` says why; an admin may retry), withdrawn.
@@ -239,6 +267,8 @@ class MessagePublic(BaseModel):
     send_after: datetime
     sent_at: datetime | None
     delivered_via: str | None
+    channel: str = "email"
+    provider_ref: str | None = None
 
 
 class AppointmentPublic(BaseModel):
@@ -259,6 +289,8 @@ class AppointmentPublic(BaseModel):
     join_url: str | None = None
     # The latest due email's delivery status (see MessagePublic), None when none was sent.
     email_status: str | None = None
+    # The same for the latest due text message, None when none was sent.
+    text_status: str | None = None
     warnings: list[WarningPublic] = []
 
 
@@ -271,6 +303,8 @@ class AppointmentDetail(AppointmentPublic):
 class BookedPublic(AppointmentPublic):
     join_url: str
     emailed: bool
+    # The link goes by text message too (the patient agreed to texts on a valid number).
+    texted: bool = False
 
 
 class TroublePublic(MessagePublic):

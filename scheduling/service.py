@@ -18,7 +18,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.events import AppointmentChanged, raise_event
 from app.core.models import Patient, Role, User, utcnow
 from app.web.identity import Actor
-from scheduling import availability, links, mail
+from scheduling import availability, consent, links, mail
 from scheduling.access import clinic_of, own_calendar
 from scheduling.models import (
     OVERLAP_CONSTRAINT,
@@ -26,6 +26,7 @@ from scheduling.models import (
     AppointmentStatus,
     AppointmentType,
     AppointmentView,
+    ConsentWay,
     ProviderSchedule,
     appointment_of,
 )
@@ -123,6 +124,8 @@ async def book(
     appointment = appointment_of(kind, provider_id=provider.id, patient_id=patient.id, start=start)
     session.add(appointment)
     await _flush_or_conflict(session, provider.id)
+    if book_in.text_consent:  # the staff member says the patient agreed to texts
+        await consent.agree(session, patient, way=ConsentWay.STAFF_AT_BOOKING, by=actor.id)
     view = AppointmentView(appointment, patient, provider, kind, schedule.timezone)
     await links.link_code(session, appointment)
     await mail.queue_confirmation(session, settings, view, now=now)

@@ -141,6 +141,7 @@ def appointment_public(
         cancel_reason=appointment.cancel_reason,
         join_url=handover.join_url,
         email_status=handover.email_status,
+        text_status=handover.text_status,
         warnings=handover.warnings,
     )
 
@@ -155,4 +156,4 @@ def booked_public(view: AppointmentView, handover: Handover) -> BookedPublic:
     """A booking (or a new link): the link to hand on, and whether an email carries it."""
     assert handover.join_url is not None
     public = appointment_public(view, None, handover).model_dump()
-    return BookedPublic(**public, emailed=bool(view.patient.email))
+    return BookedPublic(**public, emailed=bool(view.patient.email), texted=handover.texted)

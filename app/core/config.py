@@ -75,14 +75,39 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=86400)
     background_tasks: bool = True
+    # Text messages: a Twilio-compatible REST API (base URL, account, token, sender number).
+    # No URL: outside production the texts are kept in the development mailbox (/dev/mailbox).
+    sms_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    sms_account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    sms_token: SecretStr | None = None
+    sms_from: str | None = Field(default=None, min_length=2, max_length=40)
+    sms_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
 
-    @field_validator("smtp_host", mode="before")
+    @field_validator("smtp_host", "sms_url", "sms_account", "sms_from", mode="before")
     @classmethod
     def _blank_host_is_none(cls, value: object) -> object:
         """`OPENCONSULT_SMTP_HOST=` (empty) means no SMTP server, like leaving it unset."""
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _check_sms(self) -> Settings:
+        """An SMS provider needs its account, token and sender; the token is never shown."""
+        if self.sms_url is None:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("OPENCONSULT_SMS_ACCOUNT", self.sms_account),
+                ("OPENCONSULT_SMS_TOKEN", self.sms_token and self.sms_token.get_secret_value()),
+                ("OPENCONSULT_SMS_FROM", self.sms_from),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"OPENCONSULT_SMS_URL needs {', '.join(missing)}")
+        return self
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     cookie_secure: bool | None = None
@@ -241,6 +266,11 @@ class Settings(BaseSettings):
     def dev_mailbox(self) -> bool:
         """Emails are kept for reading at /dev/mailbox: no SMTP server, and not production."""
         return self.smtp_host is None and self.env != "production"
+
+    @property
+    def sms_dev_mailbox(self) -> bool:
+        """Texts are kept for reading at /dev/mailbox: no SMS provider, and not production."""
+        return self.sms_url is None and self.env != "production"
 
     @property
     def secure_cookies(self) -> bool:

@@ -141,9 +141,11 @@ async def test_a_patient_without_email_is_booked_with_a_warning_and_the_link(cli
     resp = await client.post("/api/appointments", json=body, headers=headers)
     assert resp.status == 201
     booked = await resp.json()
-    assert booked["emailed"] is False
-    assert [w["code"] for w in booked["warnings"]] == ["no_email"]
+    assert booked["emailed"] is False and booked["texted"] is False
+    # No email, and no text either: the phone number alone is not consent to texts.
+    assert [w["code"] for w in booked["warnings"]] == ["no_email", "no_text_consent"]
     assert "no email address" in booked["warnings"][0]["message"]
+    assert "not agreed to text messages" in booked["warnings"][1]["message"]
     _code(booked["join_url"])
     detail = await (await client.get(f"/api/appointments/{booked['id']}", headers=headers)).json()
     assert detail["messages"] == [] and detail["warnings"][0]["code"] == "no_email"
