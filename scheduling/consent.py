@@ -19,7 +19,7 @@ from scheduling.models import ConsentWay, TextConsent
 NO_MOBILE = "The patient has no valid phone number to send text messages to."
 
 
-async def _number_of(session: AsyncSession, patient: Patient) -> str | None:
+async def number_of(session: AsyncSession, patient: Patient) -> str | None:
     """The patient's number in E.164 (numbers stored before they were checked are read with
     the clinic's country), or None when they have no valid one."""
     if not patient.phone:
@@ -34,7 +34,7 @@ async def consent_of(session: AsyncSession, patient_id: uuid.UUID) -> TextConsen
 
 async def textable_number(session: AsyncSession, patient: Patient) -> str | None:
     """The number to text the patient at: they have a valid one and agreed to texts on it."""
-    number = await _number_of(session, patient)
+    number = await number_of(session, patient)
     if number is None:
         return None
     consent = await consent_of(session, patient.id)
@@ -69,7 +69,7 @@ async def agree(
     session: AsyncSession, patient: Patient, *, way: ConsentWay, by: uuid.UUID | None
 ) -> TextConsent:
     """Record that the patient agreed to texts on their current number (commit after)."""
-    number = await _number_of(session, patient)
+    number = await number_of(session, patient)
     if number is None:
         raise InvalidInput(NO_MOBILE, fields={"text_consent": "no valid phone number"})
     consent = await consent_of(session, patient.id) or TextConsent(

@@ -7,6 +7,7 @@ from signaling.checkin.guest_routes import GuestNameIn
 from signaling.checkin.intake_routes import AnswersIn
 from signaling.checkin.routes import IdentityIn, WaitingTextIn
 from signaling.checkin.steps import ConsentIn, DeviceCheckIn
+from signaling.checkin.text_routes import TextsIn
 from signaling.visit.guest_routes import GuestInviteIn
 
 TOKEN = {
@@ -51,6 +52,17 @@ INTAKE: Spec = {
         "answers": {"type": "object", "description": "linkId → answer"},
         "submitted_at": {"type": ["string", "null"], "format": "date-time"},
     },
+}
+
+
+TEXTS: Spec = {
+    "type": "object",
+    "properties": {
+        "can_text": {"type": "boolean"},
+        "number_ends": {"type": ["string", "null"]},
+        "agreed": {"type": "boolean"},
+    },
+    "required": ["can_text", "number_ends", "agreed"],
 }
 
 
@@ -155,6 +167,21 @@ PATHS: Spec = {
             errors=LINK_ERRORS,
         )
     },
+    "/api/join/{token}/texts": {
+        "get": _op(
+            "Whether the patient can get texts (a valid number, shown by its last four digits) "
+            "and whether they agreed; audited",
+            ok=TEXTS,
+            errors=LINK_ERRORS,
+        ),
+        "put": _op(
+            "The patient agrees to (or stops) getting their visits' links and reminders by text "
+            "message; recorded as given by the patient at check-in, audited",
+            body={"$ref": "#/components/schemas/TextsIn"},
+            ok=TEXTS,
+            errors=(*LINK_ERRORS, 413),
+        ),
+    },
 }
 
 ICE_SERVERS: Spec = {
@@ -229,7 +256,7 @@ PATHS["/api/appointments/{appointment_id}/unlock-checkin"] = {
     )
 }
 
-SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn, WaitingTextIn, AnswersIn)
+SCHEMAS = schemas_of(IdentityIn, ConsentIn, DeviceCheckIn, WaitingTextIn, AnswersIn, TextsIn)
 
 GUEST_TOKEN = TOKEN | {"description": "The token of the guest link the provider handed out"}
 GUEST_PROGRESS = progress_schema("name")

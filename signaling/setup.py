@@ -18,6 +18,7 @@ from signaling.checkin import intake_routes as checkin_intake
 from signaling.checkin import pages as checkin_pages
 from signaling.checkin import routes as checkin_routes
 from signaling.checkin import staff_routes as checkin_staff
+from signaling.checkin import text_routes as checkin_texts
 from signaling.checkin.guest_routes import GUESTS_CHANGED
 from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
@@ -40,6 +41,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(checkin_routes.routes)
     app.add_routes(checkin_intake.routes)
     app.add_routes(checkin_staff.routes)
+    app.add_routes(checkin_texts.routes)
     app.add_routes(guest_checkin.routes)
     app.add_routes(queue_pages.routes)
     app.add_routes(visit_pages.routes)
