@@ -7,6 +7,7 @@
 import { call, isGuest, say, show, startAudio, stopped } from "./join/checkin.js";
 import { startDeviceCheck, stopMedia } from "./join/devices.js";
 import { startIntake } from "./join/intake.js";
+import { loadTexts, saveTexts } from "./join/texts.js";
 import { admitted, enterWaitingRoom } from "./join/waiting_room.js";
 
 function goTo(progress) {
@@ -57,6 +58,7 @@ async function loadConsent() {
   consentVersion = consent.version;
   document.getElementById("consent-title").textContent = consent.title;
   document.getElementById("consent-body").textContent = consent.body;
+  if (!isGuest) await loadTexts();
   show("consent");
 }
 
@@ -75,6 +77,7 @@ document.getElementById("step-consent").addEventListener("submit", async (event)
   try {
     // The click is a user gesture: audio for the level meter and the admit sound may start now.
     startAudio();
+    if (!isGuest) await saveTexts();
     goTo(await call("POST", "/consent", { version: consentVersion, accepted: true }));
   } catch (error) {
     if (!stopped(error)) message.textContent = error.message;

@@ -4,6 +4,7 @@ import { api } from "./shared/api.js";
 import { el } from "./shared/dom.js";
 import { copyText, emailStatusPill, loadMailTrouble, messageLine } from "./scheduler/delivery.js";
 import { RESENDABLE, resendLink, showLink, wireCopy } from "./scheduler/join_link.js";
+import { showTextConsent, textConsentTicked } from "./scheduler/texts.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 // `open`: appointments whose "Link and emails" row is open; it stays open when the day redraws.
@@ -32,6 +33,7 @@ function dateTimeText(iso) {
 function choosePatient(patient) {
   state.patient = patient;
   $("chosen-patient").textContent = `${patient.given_name} ${patient.family_name} (born ${patient.birth_date})`;
+  showTextConsent(patient);
 }
 
 async function loadChoices() {
@@ -78,11 +80,12 @@ function appointmentRow(a) {
   const toggle = el("button", {
     type: "button", class: "link-button details-toggle", "aria-expanded": "false", "aria-controls": detailId,
   }, `Link and emails of ${a.patient_name}`);
-  const warned = a.warnings.length ? [el("br", {}), el("span", { class: "pill retrying" }, "no email")] : [];
+  const warned = a.warnings.some((w) => w.code === "no_email") ? [el("br", {}), el("span", { class: "pill retrying" }, "no email")] : [];
   const row = el("tr", { "data-appointment": a.id }, el("td", {}, timeText(a.start)),
     el("td", {}, a.patient_name, ...warned, el("br", {}), toggle),
     el("td", {}, a.appointment_type),
-    el("td", {}, el("span", { class: "status" }, status), " ", emailStatusPill(a.email_status)), actions);
+    el("td", {}, el("span", { class: "status" }, status), " ", emailStatusPill(a.email_status), " ",
+      emailStatusPill(a.text_status, "text")), actions);
   const detail = el("tr", { class: "appointment-detail", id: detailId, hidden: "" },
     el("td", { colspan: "5" }, el("p", { class: "muted" }, "Loading…")));
   const show = async (open) => {
@@ -122,9 +125,9 @@ async function fillDetail(id, cell) {
     }, `Send a new link to ${a.patient_name}`)));
   }
   const messages = a.messages.map((m) => el("li", {}, ...messageLine(m, dateTimeText)));
-  parts.push(el("h4", {}, "Emails"), messages.length
+  parts.push(el("h4", {}, "Emails and texts"), messages.length
     ? el("ul", { class: "messages" }, ...messages)
-    : el("p", { class: "muted" }, "No emails for this appointment."));
+    : el("p", { class: "muted" }, "No emails or texts for this appointment."));
   cell.replaceChildren(...parts);
 }
 
@@ -175,9 +178,11 @@ async function pickSlot(slot) {
       const booked = await api("POST", "/api/appointments", {
         provider_id: $("provider").value, patient_id: state.patient.id,
         appointment_type_id: $("appointment-type").value, start: slot.start,
+        text_consent: textConsentTicked(),
       });
       say(`Booked ${booked.patient_name} at ${dateTimeText(booked.start)} (${viewerZone}).`);
       showLink(booked);
+      showTextConsent(state.patient);
     }
   } catch (err) { fail(err); }
   try { await refresh(); } catch (err) { fail(err); }

@@ -12,13 +12,17 @@ const KINDS = {
   reminder: "Reminder", cancellation: "Cancellation",
 };
 
-export function emailStatusPill(status) {
+// `channel` "text": the same states, said of a text message.
+export function emailStatusPill(status, channel = "email") {
   if (!status) return "";
-  return el("span", { class: `pill ${status}` }, WORDS[status] || status);
+  const words = WORDS[status] || status;
+  return el("span", { class: `pill ${status}` }, channel === "text" ? words.replace("email", "text") : words);
 }
 
 export function messageLine(m, when) {
-  const parts = [el("strong", {}, KINDS[m.kind] || m.kind), ` to ${m.to}: `, emailStatusPill(m.status)];
+  const text = m.channel === "sms";
+  const parts = [el("strong", {}, `${KINDS[m.kind] || m.kind}${text ? " (text message)" : ""}`), ` to ${m.to}: `,
+    emailStatusPill(m.status, text ? "text" : "email")];
   if (m.status === "sent" && m.sent_at) {
     const where = m.delivered_via === "dev_mailbox" ? " (kept in the development mailbox)" : "";
     parts.push(` ${when(m.sent_at)}${where}`);

@@ -11,12 +11,13 @@ export const RESENDABLE = ["booked", "arrived", "checked-in"];
 export function showLink(a) {
   $("link-patient").textContent = a.patient_name;
   $("link-url").value = a.join_url;
-  const warning = a.warnings.find((w) => w.code === "no_email");
+  const warning = a.warnings.map((w) => w.message).join(" ");
   $("link-warning").hidden = !warning;
-  $("link-warning").textContent = warning ? warning.message : "";
-  $("link-note").textContent = a.emailed
-    ? "The patient gets this link by email. Copy it to pass it on another way."
-    : "No email was sent: copy this link and give it to the patient.";
+  $("link-warning").textContent = warning;
+  const by = [a.emailed && "by email", a.texted && "by text message"].filter(Boolean).join(" and ");
+  $("link-note").textContent = by
+    ? `The patient gets this link ${by}. Copy it to pass it on another way.`
+    : "No email or text was sent: copy this link and give it to the patient.";
   $("link-panel").hidden = false;
 }
 
@@ -28,7 +29,8 @@ export function wireCopy(say) {
 export async function resendLink(a, say) {
   if (!confirm(`Send ${a.patient_name} a new join link? The link they have now stops working.`)) return null;
   const fresh = await api("POST", `/api/appointments/${a.id}/resend-link`);
-  say(fresh.emailed ? `Sent a new link to ${fresh.patient_name}; the old one no longer works.`
+  const by = [fresh.emailed && "by email", fresh.texted && "by text message"].filter(Boolean).join(" and ");
+  say(by ? `Sent a new link to ${fresh.patient_name} ${by}; the old one no longer works.`
     : `Made a new link for ${fresh.patient_name}; the old one no longer works.`);
   showLink(fresh);
   return fresh;
