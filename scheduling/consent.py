@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import InvalidInput
 from app.core.models import Clinic, Patient, utcnow
 from scheduling import phones
-from scheduling.models import ConsentWay, TextConsent
+from scheduling.models import (
+    Appointment,
+    Channel,
+    ConsentWay,
+    OutboxMessage,
+    OutboxStatus,
+    TextConsent,
+)
 
 NO_MOBILE = "The patient has no valid phone number to send text messages to."
 
@@ -89,7 +97,8 @@ async def agree(
 async def withdraw(
     session: AsyncSession, patient: Patient, *, by: uuid.UUID | None
 ) -> TextConsent | None:
-    """No more texts to the patient (commit after); None when they never agreed."""
+    """No more texts to the patient, the queued ones (reminders) withdrawn too (commit after);
+    None when they never agreed."""
     consent = await consent_of(session, patient.id)
     if consent is None or consent.withdrawn_at is not None:
         return consent
@@ -97,4 +106,15 @@ async def withdraw(
     consent.withdrawn_by = by
     session.add(consent)
     await session.flush()
+    theirs = select(Appointment.id).where(Appointment.patient_id == patient.id)
+    connection = await session.connection()
+    await connection.execute(
+        sa.update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == Channel.SMS,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.appointment_id).in_(theirs.scalar_subquery()),
+        )
+        .values(status=OutboxStatus.CANCELLED)
+    )
     return consent

@@ -181,7 +181,8 @@ PATHS: Spec = {
             params=[_query("provider_id", UUID), *RANGE, TZ],
         ),
         "post": operation(
-            "Book a slot; 409 when the provider's time is taken",
+            "Book a slot; the link goes by email and, with consent to texts, by text message; "
+            "409 when the provider's time is taken",
             tag="appointments",
             body=ref("BookIn"),
             ok=ref("BookedPublic"),
@@ -231,7 +232,8 @@ PATHS: Spec = {
     "/api/appointments/{appointment_id}/resend-link": {
         "post": operation(
             "Issue a new join link (the old one, long or short, stops working) and email it when "
-            "the patient has an address (admin, scheduler; providers: own); audited",
+            "the patient has an address, text it when they agreed to texts (admin, scheduler; "
+            "providers: own); audited",
             tag="appointments",
             ok=ref("BookedPublic"),
             errors=(401, 403, 404, 409),

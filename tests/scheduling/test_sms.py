@@ -287,9 +287,14 @@ async def test_no_text_without_consent(client, sched, db, provider, texting):
     assert await outbox.send_due(db, texting) == 1
     assert resent["join_url"] in provider.delivered[0]["Body"]
 
-    # …withdrawn: the reminders already queued are not sent, nor a new time's text.
+    # …withdrawn: the reminders already queued are withdrawn, and a new time is not texted.
+    pending = [t for t in await _texts(db, booked["id"]) if t.status == OutboxStatus.PENDING]
+    assert [t.kind for t in pending] == ["reminder", "reminder"]
     resp = await client.put(url, json={"agreed": False}, headers=headers)
     assert (await resp.json())["agreed"] is False
+    detail = await _detail(client, booked["id"], headers)
+    statuses = {m["status"] for m in detail["messages"] if m["kind"] == "reminder"}
+    assert statuses == {"withdrawn"}
     moved = await client.post(
         f"/api/appointments/{booked['id']}/reschedule",
         json={"start": at(next_weekday(1), 10).isoformat()},

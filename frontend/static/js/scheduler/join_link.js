@@ -30,7 +30,7 @@ export async function resendLink(a, say) {
   if (!confirm(`Send ${a.patient_name} a new join link? The link they have now stops working.`)) return null;
   const fresh = await api("POST", `/api/appointments/${a.id}/resend-link`);
   const by = [fresh.emailed && "by email", fresh.texted && "by text message"].filter(Boolean).join(" and ");
-  say(by ? `Sent a new link to ${fresh.patient_name} ${by}; the old one no longer works.`
+  say(by ? `Sent a new link to ${fresh.patient_name}; the old one no longer works (sent ${by}).`
     : `Made a new link for ${fresh.patient_name}; the old one no longer works.`);
   showLink(fresh);
   return fresh;
