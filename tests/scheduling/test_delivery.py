@@ -161,9 +161,21 @@ async def test_without_smtp_emails_wait_in_the_development_mailbox(
         ).all()
     assert [e.patient_id for e in reads] == [str(cal.patient.id)]
 
+    # With an SMTP server but no SMS provider, the mailbox stays for the texts it keeps; with
+    # both configured, there is no mailbox.
     with_smtp = await aiohttp_client(create_app(settings_factory(smtp_host="127.0.0.1")))
     await cookie_login(with_smtp, cal.scheduler)
-    assert (await with_smtp.get("/dev/mailbox")).status == 404
+    assert (await with_smtp.get("/dev/mailbox")).status == 200
+    both = settings_factory(
+        smtp_host="127.0.0.1",
+        sms_url="http://127.0.0.1:9",
+        sms_account="AC1",
+        sms_token="token",
+        sms_from="+15005550006",
+    )
+    with_both = await aiohttp_client(create_app(both))
+    await cookie_login(with_both, cal.scheduler)
+    assert (await with_both.get("/dev/mailbox")).status == 404
 
 
 def test_a_blank_smtp_host_means_none(settings_factory):
