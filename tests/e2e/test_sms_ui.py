@@ -6,6 +6,7 @@ finds their consent to texts already ticked on the consent step."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -127,5 +128,64 @@ async def test_a_phone_only_patient_gets_the_join_link_by_text(texting_server, p
             texts = patient_page.get_by_label("Send me the links and reminders of my visits")
             await expect(texts).to_be_checked()
             await expect(patient_page.locator("#texts-label")).to_contain_text("ending 0100")
+        finally:
+            await browser.close()
+
+
+@pytest.mark.e2e
+async def test_without_consent_no_text_until_staff_record_it_and_resend(texting_server, provider):
+    base, app = texting_server
+    clinic = await _open_clinic(app, email="maria.sms2@mail.example")
+    start = _next_slot()
+    async with async_playwright() as pw:
+        browser = await chromium.launch(pw)
+        try:
+            context = await browser.new_context(timezone_id="UTC", locale="en-GB")
+            page = await context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await _sign_in(page, base, clinic.scheduler)
+            await page.wait_for_url(f"{base}/scheduler")
+            await expect(page.locator("#provider option")).to_have_count(1)
+            await page.fill("#day", start.date().isoformat())
+            await page.click("text=Show free slots")
+            await expect(page.locator("#slots .slot").first).to_be_visible()
+            await page.fill("#patient-q", "Phoneonly")
+            await page.click("#patient-search button")
+            await page.get_by_role("button", name="Choose Tomas Phoneonly").click()
+            await expect(page.locator("#text-consent-state")).to_contain_text("Not agreed yet")
+            slot = f'button.slot[data-start="{start.isoformat().replace("+00:00", "Z")}"]'
+            await page.click(slot)  # the box left unticked
+            await expect(page.locator("#sched-message")).to_contain_text("Booked Tomas Phoneonly")
+            await expect(page.locator("#link-warning")).to_contain_text(
+                "has not agreed to text messages, so no text is sent"
+            )
+            await expect(page.locator("#link-note")).to_contain_text("No email or text was sent")
+            first_link = await page.locator("#link-url").input_value()
+
+            await page.get_by_role("button", name="Link and emails of Tomas Phoneonly").click()
+            detail = page.locator("tr.appointment-detail")
+            await expect(detail).to_contain_text("No emails or texts for this appointment.")
+            await detail.get_by_role("button", name="agreed to texts: record it").click()
+            await expect(page.locator("#sched-message")).to_contain_text(
+                "Recorded that Tomas Phoneonly agreed to texts"
+            )
+            await expect(detail.get_by_role("button", name="agreed to texts")).to_have_count(0)
+            await detail.get_by_role("button", name="Send a new link to Tomas Phoneonly").click()
+            await expect(page.locator("#sched-message")).to_contain_text("sent by text message")
+            new_link = await page.locator("#link-url").input_value()
+            assert new_link != first_link
+
+            await wait_for(lambda: provider.delivered, 15, "the new link's text")
+
+            async def marked_sent() -> bool:
+                await page.click("text=Show free slots")  # the open row is drawn again
+                await expect(page.locator("#day-table")).to_have_attribute("aria-busy", "false")
+                return await detail.locator(".pill.sent").count() == 1
+
+            await wait_for(marked_sent, 15, "the appointment to show the text as sent")
+            await expect(detail.locator(".pill.sent")).to_have_text("text sent")
+            [text] = provider.delivered  # exactly one, with the new link only
+            assert new_link in text["Body"] and first_link not in text["Body"]
         finally:
             await browser.close()

@@ -110,6 +110,11 @@ async function fillDetail(id, cell) {
   }
   const parts = [];
   for (const w of a.warnings) parts.push(el("p", { class: "warning" }, w.message));
+  if (a.warnings.some((w) => w.code === "no_text_consent")) {
+    parts.push(el("div", { class: "actions" }, el("button", {
+      type: "button", onclick: () => recordTextConsent(a, cell),
+    }, `${a.patient_name} agreed to texts: record it`)));
+  }
   if (a.join_url) {
     const inputId = `link-${a.id}`;
     const input = el("input", { id: inputId, readonly: "", value: a.join_url });
@@ -129,6 +134,15 @@ async function fillDetail(id, cell) {
     ? el("ul", { class: "messages" }, ...messages)
     : el("p", { class: "muted" }, "No emails or texts for this appointment."));
   cell.replaceChildren(...parts);
+}
+
+async function recordTextConsent(a, cell) {
+  if (!confirm(`Did ${a.patient_name} say yes to getting links and reminders by text message? This is recorded in your name.`)) return;
+  try {
+    await api("PUT", `/api/patients/${a.patient_id}/text-consent`, { agreed: true });
+    say(`Recorded that ${a.patient_name} agreed to texts. Send a new link to text it to them.`);
+    await fillDetail(a.id, cell);
+  } catch (err) { fail(err); }
 }
 
 async function resend(a, cell) {
