@@ -15,7 +15,7 @@ from aiohttp import web
 from app.attachments import content, http
 from app.attachments import service as attachments
 from app.core import audit
-from app.core.errors import DomainError
+from app.core.errors import DomainError, NotFound
 from app.web.api import path_uuid
 from app.web.audited import record
 from app.web.events import appointment_changed
@@ -122,11 +122,16 @@ async def attachment_content(request: web.Request) -> web.Response:
     attachment_id: uuid.UUID = path_uuid(request, "attachment_id")
     db = request.app[DATABASE]
     assert db.keyring is not None
-    async with db.session() as session:
-        attachment = await attachments.of_appointment(
-            session, arrival.appointment.id, attachment_id
-        )
-        data = await attachments.content_of(session, db.keyring, attachment)
+    try:
+        async with db.session() as session:
+            attachment = await attachments.of_appointment(
+                session, arrival.appointment.id, attachment_id
+            )
+            data = await attachments.content_of(session, db.keyring, attachment)
+    except NotFound as error:
+        detail = f"{error.status} {error.code}"
+        await _audit(request, arrival, "attachment.download", outcome=audit.DENIED, detail=detail)
+        raise error
     inline = http.wants_inline(request, attachment)
     action = "attachment.view" if inline else "attachment.download"
     await _audit(request, arrival, action, attachment_id=attachment.id)
