@@ -66,6 +66,10 @@ async def test_a_patient_s_photo_reaches_their_provider_without_exif_and_no_othe
     mine = patient.locator("#patient-files-list .file-item")
     await expect(mine).to_have_count(1)
     await expect(mine.first).to_contain_text("rash on my arm.jpg")
+    await patient.wait_for_function(
+        "() => { const i = document.querySelector('#patient-files img.file-thumb');"
+        " return i && i.complete && i.naturalWidth === 64; }"
+    )
     await patient.screenshot(path=f"{_shots()}/attachments-checkin-1280.png", full_page=True)
 
     await patient.get_by_label("What is the main reason for your visit today?").fill("A rash")
