@@ -466,3 +466,17 @@ async def test_everything_exports_document_references(
         assert len(attachment["hash"]) == 28  # SHA-1, base64
         assert ref["subject"] == {"reference": f"Patient/{ward.patient.id}"}
         assert ref["context"]["encounter"] == [{"reference": f"Encounter/{held.visit.id}"}]
+
+
+async def test_the_visit_page_gives_each_side_its_own_files(ward: Ward, held: HeldVisit) -> None:
+    """The patient's visit page adds files through their own link; the provider's lists them
+    beside the note; neither gets the other's section."""
+    await sign_in_patient(ward, held.token)
+    page = await (await ward.client.get(f"/visit/{held.visit.id}")).text()
+    assert 'id="patient-files"' in page and 'id="staff-files"' not in page
+    assert f'data-api="/api/join/{held.token}/attachments"' in page
+    staff_page = await ward.client.get(f"/visit/{held.visit.id}", headers=ward.author.headers)
+    text = await staff_page.text()
+    assert staff_page.status == 200, text
+    assert 'id="staff-files"' in text and 'id="patient-files"' not in text
+    assert f'data-appointment-id="{held.appointment.id}"' in text
