@@ -121,6 +121,16 @@ PATHS: Spec = {
             params=[APPOINTMENT_ID],
         )
     },
+    "/api/patients/{patient_id}/attachments": {
+        "get": operation(
+            "Every photo and document the patient added, across their visits, oldest first (the "
+            "record's readers; 403 `break_glass_required` outside the patient's care)",
+            tag=TAG,
+            ok=LISTING,
+            errors=(401, 403, 404),
+            params=[path_param("patient_id", "A patient of the caller's clinic")],
+        )
+    },
     "/api/appointments/{appointment_id}/attachments/{attachment_id}/content": {
         "get": _file(
             operation(

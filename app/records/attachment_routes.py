@@ -77,6 +77,38 @@ async def list_attachments(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/patients/{patient_id}/attachments")
+async def patient_attachments(request: web.Request) -> web.Response:
+    """Every photo and document the patient added, across their visits, for the record page."""
+    actor = staff_actor(request, await authorize(request, *READERS))
+    patient_id = path_uuid(request, "patient_id")
+    settings = request.app[SETTINGS]
+
+    async def work(session: AsyncSession) -> list[Attachment]:
+        patient = await access.readable_patient(session, actor, patient_id)
+        return await attachments.for_patient(session, patient.id)
+
+    found = await run_audited(
+        request,
+        actor,
+        work,
+        action="attachment.list",
+        object_type="patient",
+        object_id=patient_id,
+        patient_id=patient_id,
+        recorded=lambda r: Recorded(detail=f"{len(r)} files"),
+    )
+    return web.json_response(
+        {
+            "attachments": [
+                attachments.public(a, attachments.staff_urls(a.appointment_id)) for a in found
+            ],
+            "max_files": settings.attachments_per_appointment,
+            "max_bytes": settings.attachment_max_bytes,
+        }
+    )
+
+
 @routes.get(BASE + "/{attachment_id}/content")
 async def attachment_content(request: web.Request) -> web.Response:
     actor = staff_actor(request, await authorize(request, *READERS))

@@ -313,6 +313,7 @@ async def test_staff_routes_authorization_matrix(ward: Ward, held: HeldVisit) ->
     added = await (await upload(ward, base, png(), "wound.png")).json()
     listing = f"/api/appointments/{held.appointment.id}/attachments"
     content = f"{listing}/{added['id']}/content"
+    record = f"/api/patients/{ward.patient.id}/attachments"  # across the patient's visits
     expected: dict[str, int] = {
         "author": 200,  # the visit's provider
         "colleague": 200,  # another provider who cares for the patient
@@ -324,18 +325,22 @@ async def test_staff_routes_authorization_matrix(ward: Ward, held: HeldVisit) ->
     }
     for name, status in expected.items():
         person: Person = getattr(ward, name)
-        for url in (listing, content):
+        for url in (listing, content, record):
             resp = await ward.client.get(url, headers=person.headers)
             assert resp.status == status, (name, url, await resp.text())
             if status == 403 and name != "scheduler":
                 assert (await error_of(resp))["code"] == "break_glass_required"
     ward.client.session.cookie_jar.clear()  # no session at all
-    for url in (listing, content):
+    for url in (listing, content, record):
         assert (await ward.client.get(url)).status == 401
 
     # After breaking the glass the bystander reads them (audited, for a while).
     await ward.break_glass(ward.bystander)
     assert (await ward.client.get(content, headers=ward.bystander.headers)).status == 200
+    files = (await (await ward.client.get(record, headers=ward.bystander.headers)).json())[
+        "attachments"
+    ]
+    assert [(f["id"], f["content_url"]) for f in files] == [(added["id"], content)]
     # Another appointment's path does not open this file.
     other = f"/api/appointments/{ward.care_appointments[0].id}/attachments/{added['id']}/content"
     assert (await ward.client.get(other, headers=ward.author.headers)).status == 404

@@ -113,6 +113,14 @@ async def test_a_patient_s_photo_reaches_their_provider_without_exif_and_no_othe
     await provider.set_viewport_size({"width": 390, "height": 844})
     await provider.screenshot(path=f"{_shots()}/attachments-visit-390.png", full_page=True)
 
+    # The patient's record lists them too, beside the notes.
+    visit_url = provider.url
+    await provider.set_viewport_size({"width": 1280, "height": 900})
+    await provider.goto(f"/records/patients/{v.patient.id}")
+    on_record = provider.locator("#staff-files .file-item")
+    await expect(on_record).to_have_count(2)
+    await expect(on_record.first).to_contain_text("rash on my arm.jpg")
+
     # A provider of another clinic: neither the list nor the photo, nor the visit page.
     other_clinic = await factory.clinic()
     outsider = await factory.staff(Role.PROVIDER, other_clinic)
@@ -124,7 +132,9 @@ async def test_a_patient_s_photo_reaches_their_provider_without_exif_and_no_othe
         listing = f"/api/appointments/{v.appointment.id}/attachments"
         assert (await page.request.get(listing)).status == 404
         assert (await page.request.get(href)).status == 404
-        await page.goto(provider.url)
+        record = f"/api/patients/{v.patient.id}/attachments"
+        assert (await page.request.get(record)).status == 404
+        await page.goto(visit_url)
         await expect(page.locator("#staff-files")).to_have_count(0)
         await expect(page.get_by_text("rash on my arm.jpg")).to_have_count(0)
     finally:

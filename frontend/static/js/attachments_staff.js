@@ -7,7 +7,7 @@ const root = document.getElementById("staff-files");
 const status = document.getElementById("staff-files-status");
 const list = document.getElementById("staff-files-list");
 const refresh = document.getElementById("staff-files-refresh");
-const url = `/api/appointments/${root.dataset.appointmentId}/attachments`;
+const url = root.dataset.url;
 
 async function load() {
   status.className = "muted";
