@@ -9,18 +9,18 @@ kept as sent, once a parser has read them; DICOM is listed by its header, never 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
-from pydicom.errors import InvalidDicomError
 from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from app.core.errors import DomainError
 
+log = logging.getLogger(__name__)
 Kind = Literal["image", "pdf", "dicom"]
 
 #: Pillow formats accepted, with the type and extension of what is stored.
@@ -96,6 +96,8 @@ def _image(data: bytes, max_pixels: int) -> Checked:
             source = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         raise _refuse("") from None
+    except Exception:  # a parser's other errors on crafted bytes: still the sender's file
+        raise _refuse("") from None
     with source:
         width, height = source.size
         if width * height > max_pixels:
@@ -110,7 +112,7 @@ def _image(data: bytes, max_pixels: int) -> Checked:
             source.seek(0)  # the first frame of an animation
             upright = ImageOps.exif_transpose(source)
             pixels = _plain_pixels(upright, fmt)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        except Exception:  # decoders raise many kinds of error on a damaged or crafted file
             raise _refuse(" (the picture could not be read)") from None
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -151,7 +153,9 @@ def _pdf(data: bytes) -> Checked:
         if reader.is_encrypted:
             raise _refuse(" (password-protected PDFs cannot be checked)")
         pages = len(reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+    except UnsupportedFile:
+        raise
+    except Exception:  # pypdf's errors on a crafted file vary
         raise _refuse(" (the PDF could not be read)") from None
     if pages < 1:
         raise _refuse(" (the PDF has no pages)")
@@ -160,14 +164,24 @@ def _pdf(data: bytes) -> Checked:
 
 def _dicom(data: bytes) -> Checked:
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    except (InvalidDicomError, ValueError, KeyError, TypeError, EOFError, OSError):
+        # pydicom reads on through damage with a warning: here a damaged header is refused.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+            meta = dataset.file_meta
+            complete = bool(meta.get("TransferSyntaxUID")) and bool(
+                meta.get("MediaStorageSOPClassUID")
+            )
+    except Exception:  # pydicom's errors on a crafted header vary
         raise _refuse(" (the DICOM header could not be read)") from None
+    if not complete:
+        raise _refuse(" (the DICOM file has no complete file meta header)")
     details: dict[str, str | int] = {}
     for keyword in DICOM_FIELDS:
         try:
             value = dataset.get(keyword)
-        except (ValueError, KeyError, TypeError):
+        except Exception:  # a field that does not decode is left out, the rest still listed
+            log.info("DICOM field %s does not decode; left out", keyword)
             continue
         if value is None or value == "":
             continue
