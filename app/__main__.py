@@ -212,8 +212,9 @@ async def cmd_rotate_note_key(settings: Settings, _args: argparse.Namespace) -> 
     done = (
         f"{report.notes} notes, {report.addenda} addenda, {report.chat_lines} visit chat lines, "
         f"{report.waiting_messages} waiting-room messages, "
-        f"{report.mfa_secrets} two-step sign-in secrets "
-        f"and {report.intake_answers} intake answer sets"
+        f"{report.mfa_secrets} two-step sign-in secrets, "
+        f"{report.intake_answers} intake answer sets "
+        f"and {report.attachments} visit attachments"
     )
     await _audit_rotation(settings, f"key {keyring.active}: {done}")
     print(f"re-encrypted {done} under key {keyring.active!r}; older keys may now be removed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     import app.accounts.models
+    import app.attachments.models
     import app.core.models
     import app.intake.models
     import app.records.models  # noqa: F401

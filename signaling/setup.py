@@ -13,6 +13,7 @@ from app.web.keys import DATABASE, REDIS, SETTINGS
 from app.web.nodes import NODE
 from app.web.setup import add_openapi
 from signaling import openapi
+from signaling.checkin import attachment_routes as checkin_attachments
 from signaling.checkin import guest_routes as guest_checkin
 from signaling.checkin import intake_routes as checkin_intake
 from signaling.checkin import pages as checkin_pages
@@ -40,6 +41,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(checkin_pages.routes)
     app.add_routes(checkin_routes.routes)
     app.add_routes(checkin_intake.routes)
+    app.add_routes(checkin_attachments.routes)
     app.add_routes(checkin_staff.routes)
     app.add_routes(checkin_texts.routes)
     app.add_routes(guest_checkin.routes)

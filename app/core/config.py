@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     max_note_chars: int = Field(default=50_000, ge=100, le=1_000_000)
     # Minimum necessary: how long a "break the glass" access to a record lasts.
     break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # Photos and documents a patient adds to a visit (checked by content, sealed at rest).
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    attachments_per_appointment: int = Field(default=10, ge=1, le=100)
+    # A photo larger than this many pixels is refused before it is decoded (decompression bomb).
+    attachment_max_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
 
     @model_validator(mode="after")
     def _check_note_keys(self) -> Settings:

@@ -3,7 +3,7 @@
 Signed notes become Compositions (LOINC 11488-4 Consult note); each addendum is its own
 Composition (LOINC 55107-7 Addendum) that `appends` the note. Drafts are never exported.
 The patient's appointments and video visits join the Bundle as Appointment and Encounter,
-their intake answers as QuestionnaireResponse.
+their intake answers as QuestionnaireResponse, their photos and documents as DocumentReference.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.attachments import fhir as attachment_fhir
+from app.attachments import service as attachments
 from app.core.errors import NotFound
 from app.core.models import AuditEvent, Patient, User, utcnow
 from app.intake import service as intake
@@ -33,6 +35,7 @@ from app.web.api import path_uuid
 from app.web.audited import Recorded, run_audited
 from app.web.identity import Actor, authorize, staff_actor
 from app.web.keys import SETTINGS
+from signaling.models import Visit
 
 Resource = dict[str, Any]
 # Reads one resource for the actor: the resource and the patient it is about.
@@ -199,7 +202,8 @@ async def everything(
     session: AsyncSession, *, keyring: Keyring, actor: Actor, patient_id: uuid.UUID
 ) -> list[Resource]:
     """Patient, the practitioners who saw or wrote about them, appointments, encounters,
-    signed notes, addenda, intake answers (QuestionnaireResponse), audit events."""
+    signed notes, addenda, intake answers (QuestionnaireResponse), photos and documents
+    (DocumentReference), audit events."""
     patient = await readable_patient(session, actor, patient_id)
     visit_resources, provider_ids = await encounters.visit_resources(session, patient)
     rows = await session.exec(
@@ -224,8 +228,27 @@ async def everything(
         resources.append(note_composition(note))
         resources += [addendum_composition(note, a) for a in note.addenda]
     resources += await intake.patient_responses(session, patient_id)
+    resources += await document_references(session, patient_id)
     resources += [audit_resource(e) for e in events.all()]
     return resources
+
+
+async def document_references(session: AsyncSession, patient_id: uuid.UUID) -> list[Resource]:
+    """The patient's photos and documents, each with the visit (Encounter) it came with."""
+    files = await attachments.for_patient(session, patient_id)
+    appointment_ids = {f.appointment_id for f in files}
+    visits = (
+        await session.exec(select(Visit).where(col(Visit.appointment_id).in_(appointment_ids)))
+    ).all()
+    encounter_of = {v.appointment_id: v.id for v in visits}
+    return [
+        attachment_fhir.document_reference(
+            f,
+            encounter_id=encounter_of.get(f.appointment_id),
+            content_url=attachments.staff_urls(f.appointment_id).content(f),
+        )
+        for f in files
+    ]
 
 
 async def composition(

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select, update
 
 from app.accounts.models import StaffMfa
+from app.attachments import service as attachments
+from app.attachments.models import Attachment
 from app.core import sealed as sealed_text
 from app.core.db import Database
 from app.intake.models import IntakeResponse
@@ -26,6 +28,7 @@ class RotationReport:
     waiting_messages: int = 0
     mfa_secrets: int = 0
     intake_answers: int = 0
+    attachments: int = 0
 
 
 async def _rotate_notes(db: Database, keyring: Keyring, batch: int) -> int:
@@ -88,7 +91,11 @@ async def _rotate_addenda(db: Database, keyring: Keyring, batch: int) -> int:
 async def _rotate_sealed_text(
     db: Database,
     keyring: Keyring,
-    model: type[VisitMessage] | type[WaitingMessage] | type[StaffMfa] | type[IntakeResponse],
+    model: type[VisitMessage]
+    | type[WaitingMessage]
+    | type[StaffMfa]
+    | type[IntakeResponse]
+    | type[Attachment],
     key: str,
     column: str,
     batch: int,
@@ -122,6 +129,20 @@ async def _rotate_sealed_text(
             await session.commit()
 
 
+async def _rotate_attachments(db: Database, keyring: Keyring, batch: int) -> int:
+    """A visit's photos and documents: their bytes, names and details."""
+    done = 0
+    while True:
+        async with db.session() as session:
+            count = await attachments.reseal_contents(session, keyring, batch)
+        if not count:
+            break
+        done += count
+    for column in ("title", "details"):
+        await _rotate_sealed_text(db, keyring, Attachment, "id", column, batch)
+    return done
+
+
 async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -> RotationReport:
     """Re-encrypt rows not under the active key; raises DecryptionError on a row it cannot open."""
     notes = await _rotate_notes(db, keyring, batch)
@@ -132,6 +153,7 @@ async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -
     intake_answers = await _rotate_sealed_text(
         db, keyring, IntakeResponse, "appointment_id", "answers", batch
     )
+    files = await _rotate_attachments(db, keyring, batch)
     return RotationReport(
         notes=notes,
         addenda=addenda,
@@ -139,4 +161,5 @@ async def rotate_note_key(db: Database, keyring: Keyring, *, batch: int = 200) -
         waiting_messages=waiting,
         mfa_secrets=secrets,
         intake_answers=intake_answers,
+        attachments=files,
     )

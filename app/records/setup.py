@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.records import fhir, openapi, pages, routes, visit_routes
+from app.attachments import openapi as attachments_openapi
+from app.records import attachment_routes, fhir, openapi, pages, routes, visit_routes
 from app.records.chart_facts import last_signed_notes
 from app.records.crypto import Keyring
 from app.records.keys import NOTE_KEYRING
@@ -21,4 +22,6 @@ def setup(app: web.Application) -> None:
     app.add_routes(pages.routes)
     app.add_routes(fhir.routes)
     app.add_routes(visit_routes.routes)
+    app.add_routes(attachment_routes.routes)
     add_openapi(app, openapi.RECORDS_PATHS, openapi.RECORDS_SCHEMAS)
+    add_openapi(app, attachments_openapi.PATHS, {})

@@ -150,7 +150,7 @@ async def test_rotate_note_key_command(
     assert await _run_main(["rotate-note-key"]) == 0
     assert (
         "re-encrypted 1 notes, 0 addenda, 0 visit chat lines, 0 waiting-room messages, "
-        "2 two-step sign-in secrets and 0 intake answer sets "
+        "2 two-step sign-in secrets, 0 intake answer sets and 0 visit attachments "
         "under key 'cli2'" in capsys.readouterr().out
     )
     del note

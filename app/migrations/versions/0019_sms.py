@@ -2,7 +2,7 @@
 to text messages
 
 Revision ID: 0019_sms
-Revises: 0016_intake
+Revises: 0018_attachments
 Create Date: 2026-11-30 05:40:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_sms"
-down_revision: str | None = "0016_intake"
+down_revision: str | None = "0018_attachments"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

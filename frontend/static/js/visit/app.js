@@ -174,6 +174,8 @@ export function startVisit({
       describeConnection();
     });
     socket.on("guests", (data) => { if (guestPanel) guestPanel.render(data.guests); });
+    // The patient added a photo or document: the provider's file list beside the note reloads.
+    socket.on("attachments", (data) => document.dispatchEvent(new CustomEvent("visit:attachments", { detail: data })));
     socket.on("removed", () => {
       leave("The provider has ended your part in this visit.");
       rejoinButton.hidden = true;
