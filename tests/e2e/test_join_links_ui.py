@@ -146,7 +146,7 @@ async def _sign_in(
 
 async def _book(page: Page, start: datetime, name: str = "Maria Lopez") -> None:
     """Book `name` at `start` on the scheduler page."""
-    # The page loads its providers after the first paint: "Show free slots" before that shows nothing.
+    # The page loads its providers after the first paint; "Show free slots" before that shows none.
     await expect(page.locator("#provider option").first).to_be_attached()
     await page.fill("#day", start.date().isoformat())
     await page.click("text=Show free slots")
