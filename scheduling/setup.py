@@ -5,11 +5,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web.setup import add_openapi
-from scheduling import appointment_routes, fhir, message_routes, openapi, pages, routes, tasks
+from scheduling import (
+    appointment_routes,
+    fhir,
+    merge_routes,
+    message_routes,
+    openapi,
+    pages,
+    routes,
+    tasks,
+)
 
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes.routes)
+    app.add_routes(merge_routes.routes)
     app.add_routes(appointment_routes.routes)
     app.add_routes(message_routes.routes)
     app.add_routes(fhir.routes)

@@ -13,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.db import Database
 from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
+from signaling.ondemand.service import pool_of_provider
 from signaling.queue.chart import LastSignedNotes
+from signaling.queue.places import QueuePlace
 from signaling.queue.presence import PresenceStore
 from signaling.queue.service import ProviderQueue, provider_queue
 from signaling.rooms import (
@@ -41,8 +43,9 @@ class QueueNotifier:
         self.db = db
         self.presence = presence
         self.last_signed_notes = last_signed_notes
-        # Providers whose queue is being sent now, and whether it changed again meanwhile.
-        self._sending: dict[uuid.UUID, bool] = {}
+        # Queues being sent now (a provider's, or a walk-in queue's providers' together), and
+        # whether they changed again meanwhile.
+        self._sending: dict[tuple[uuid.UUID, ...], bool] = {}
         self._later: set[asyncio.Task[None]] = set()
 
     def provider_changed_soon(self, provider_id: uuid.UUID) -> None:
@@ -60,21 +63,26 @@ class QueueNotifier:
     async def provider_changed(self, provider_id: uuid.UUID) -> None:
         """Send the provider's queue to the provider and the clinic, and each patient's place.
 
+        A provider who takes walk-ins shares them with the other providers of the walk-in queue:
+        their queues are sent together, and each walk-in gets one place (the best among them).
         A burst of changes (fifty patients connecting at once) costs two sends, not fifty: a
         change that arrives while a send is running only asks for one more send after it.
         """
-        if provider_id in self._sending:
-            self._sending[provider_id] = True
+        async with self.db.session() as session:
+            pool = await pool_of_provider(session, provider_id)
+        key = tuple(pool) if provider_id in pool else (provider_id,)
+        if key in self._sending:
+            self._sending[key] = True
             return
-        self._sending[provider_id] = False
+        self._sending[key] = False
         try:
             while True:
-                await self._send_queue(provider_id)
-                if not self._sending[provider_id]:
+                await self._send_queues(key)
+                if not self._sending[key]:
                     break
-                self._sending[provider_id] = False
+                self._sending[key] = False
         finally:
-            del self._sending[provider_id]
+            del self._sending[key]
 
     async def chart_facts(
         self, session: AsyncSession, queue: ProviderQueue
@@ -84,17 +92,52 @@ class QueueNotifier:
             return {}
         return await self.last_signed_notes(session, queue.clinic_id, queue.patient_ids)
 
-    async def _send_queue(self, provider_id: uuid.UUID) -> None:
+    async def _send_queues(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
+        queues: list[tuple[ProviderQueue, dict[uuid.UUID, datetime]]] = []
         async with self.db.session() as session:
-            provider = await session.get(User, provider_id)
-            if provider is None:
-                return
-            queue = await provider_queue(session, self.presence, provider)
-            chart = await self.chart_facts(session, queue)
+            for provider_id in provider_ids:
+                provider = await session.get(User, provider_id)
+                if provider is None:
+                    continue
+                queue = await provider_queue(session, self.presence, provider)
+                queues.append((queue, await self.chart_facts(session, queue)))
         now = utcnow()
+        places: dict[uuid.UUID, tuple[QueuePlace, str | None]] = {}
+        for queue, chart in queues:
+            await self._send_to_staff(queue, chart, now)
+            provider_status = queue.provider_status()
+            for row in queue.rows:
+                if row.place is None:
+                    continue
+                if not row.untaken:
+                    places[row.appointment_id] = (row.place, provider_status)
+                    continue
+                # A walk-in waits for whichever provider of the queue gets to them first.
+                best = places.get(row.appointment_id)
+                if best is None or (row.place.expected_start, row.place.position) < (
+                    best[0].expected_start,
+                    best[0].position,
+                ):
+                    places[row.appointment_id] = (row.place, None)
+        for appointment_id, (place, provider_status) in places.items():
+            await self.sio.emit(
+                "place",
+                {
+                    "position": place.position,
+                    "expected_start": place.expected_start.isoformat(),
+                    "expected_wait_minutes": int(place.expected_wait(now).total_seconds() // 60),
+                    "provider_status": provider_status,
+                },
+                room=appointment_room(appointment_id),
+                namespace=WAITING_NAMESPACE,
+            )
+
+    async def _send_to_staff(
+        self, queue: ProviderQueue, chart: dict[uuid.UUID, datetime], now: datetime
+    ) -> None:
         for_readers = queue.public(now, chart)
         await self.sio.emit(
-            "queue", for_readers, room=provider_room(provider_id), namespace=CLINIC_NAMESPACE
+            "queue", for_readers, room=provider_room(queue.provider_id), namespace=CLINIC_NAMESPACE
         )
         await self.sio.emit(
             "queue",
@@ -108,23 +151,6 @@ class QueueNotifier:
             room=clinic_queue_room(queue.clinic_id, record_readers=False),
             namespace=CLINIC_NAMESPACE,
         )
-        provider_status = queue.provider_status()
-        for row in queue.rows:
-            if row.place is None:
-                continue
-            await self.sio.emit(
-                "place",
-                {
-                    "position": row.place.position,
-                    "expected_start": row.place.expected_start.isoformat(),
-                    "expected_wait_minutes": int(
-                        row.place.expected_wait(now).total_seconds() // 60
-                    ),
-                    "provider_status": provider_status,
-                },
-                room=appointment_room(row.appointment_id),
-                namespace=WAITING_NAMESPACE,
-            )
 
     async def appointment_changed(self, appointment_id: uuid.UUID) -> None:
         """Scheduling changed an appointment: release a waiting patient if it no longer stands."""
