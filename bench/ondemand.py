@@ -161,6 +161,7 @@ async def measure(
                 wave.append(sock)
             await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in wave)), 120)
         connect_s = time.perf_counter() - started
+        print(f"{len(sockets)} patients connected in {connect_s:.1f}s", flush=True)
         await asyncio.sleep(3)  # let the connect storm's queue sends settle
 
         settings = load_settings(env="test", secret_key=SECRET)
@@ -175,9 +176,11 @@ async def measure(
                 headers={"Authorization": f"Bearer {token}"},
                 namespaces=["/clinic"],
                 transports=["websocket"],
-                wait_timeout=10,
+                # A provider's first queue audits each of the 1,000 patients it shows.
+                wait_timeout=300,
             )
             clients.append(client)
+            print(f"provider connected after {time.perf_counter() - started:.1f}s", flush=True)
         await asyncio.sleep(1)
         delays_ms: list[float] = []
         rounds_ms: list[float] = []

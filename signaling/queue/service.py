@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -158,6 +159,29 @@ def _status(appointment: Appointment, check_in: CheckIn | None, presence: Presen
     return NOT_ARRIVED
 
 
+async def provider_day(
+    session: AsyncSession, provider: User, now: datetime
+) -> tuple[str, datetime, datetime, datetime]:
+    """The provider's zone, their local time now, and their day's start and end (the queue's)."""
+    schedule = await availability.find_schedule(session, provider.id)
+    zone = schedule.timezone if schedule else "UTC"
+    local = now.astimezone(ZoneInfo(zone))
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return zone, local, day_start, day_start + timedelta(days=1)
+
+
+async def queue_rows_of(session: AsyncSession, provider: User) -> ColumnElement[bool]:
+    """Which appointments a provider's queue holds: their own, and the walk-ins no provider has
+    taken yet when they take walk-ins."""
+    untaken = col(Appointment.id).in_(
+        select(OnDemandRequest.appointment_id).where(col(OnDemandRequest.taken_at).is_(None))
+    )
+    mine = (col(Appointment.provider_id) == provider.id) & ~untaken
+    if provider.id in await ondemand.pool_of_provider(session, provider.id):
+        mine = mine | ((col(Appointment.clinic_id) == provider.clinic_id) & untaken)
+    return mine
+
+
 async def provider_queue(
     session: AsyncSession,
     presence: PresenceStore,
@@ -170,17 +194,8 @@ async def provider_queue(
     A provider who takes walk-ins also sees the walk-ins no provider has taken yet.
     """
     now = now or utcnow()
-    schedule = await availability.find_schedule(session, provider.id)
-    zone = schedule.timezone if schedule else "UTC"
-    local = now.astimezone(ZoneInfo(zone))
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = day_start + timedelta(days=1)
-    untaken = col(Appointment.id).in_(
-        select(OnDemandRequest.appointment_id).where(col(OnDemandRequest.taken_at).is_(None))
-    )
-    mine = (col(Appointment.provider_id) == provider.id) & ~untaken
-    if provider.id in await ondemand.pool_of_provider(session, provider.id):
-        mine = mine | ((col(Appointment.clinic_id) == provider.clinic_id) & untaken)
+    zone, local, day_start, day_end = await provider_day(session, provider, now)
+    mine = await queue_rows_of(session, provider)
     query = (
         select(Appointment, Patient, AppointmentType, CheckIn)
         .join(Patient, col(Patient.id) == Appointment.patient_id)
