@@ -110,11 +110,12 @@ class QueueNotifier:
         now = utcnow()
         places: dict[uuid.UUID, tuple[QueuePlace, str | None]] = {}
         async with self.db.session() as session:
+            pool = await pool_of_provider(session, provider_ids[0])
             for provider_id in provider_ids:
                 provider = await session.get(User, provider_id)
                 if provider is None:
                     continue
-                found = await waiting_places(session, provider, now)
+                found = await waiting_places(session, provider, now, pool=pool)
                 for place in found.places:
                     if place.appointment_id not in found.untaken:
                         places[place.appointment_id] = (place, found.provider_status)

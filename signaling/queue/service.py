@@ -170,14 +170,18 @@ async def provider_day(
     return zone, local, day_start, day_start + timedelta(days=1)
 
 
-async def queue_rows_of(session: AsyncSession, provider: User) -> ColumnElement[bool]:
+async def queue_rows_of(
+    session: AsyncSession, provider: User, *, pool: list[uuid.UUID] | None = None
+) -> ColumnElement[bool]:
     """Which appointments a provider's queue holds: their own, and the walk-ins no provider has
-    taken yet when they take walk-ins."""
+    taken yet when they take walk-ins (`pool`: the walk-in queue's providers, when known)."""
     untaken = col(Appointment.id).in_(
         select(OnDemandRequest.appointment_id).where(col(OnDemandRequest.taken_at).is_(None))
     )
     mine = (col(Appointment.provider_id) == provider.id) & ~untaken
-    if provider.id in await ondemand.pool_of_provider(session, provider.id):
+    if pool is None:
+        pool = await ondemand.pool_of_provider(session, provider.id)
+    if provider.id in pool:
         mine = mine | ((col(Appointment.clinic_id) == provider.clinic_id) & untaken)
     return mine
 
