@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -41,6 +42,14 @@ from signaling.checkin.patient_session import issue_patient_token
 from signaling.models import CheckIn, ConsentDocument, ConsentRecord
 from signaling.ondemand.models import OnDemandProvider, OnDemandQueue, OnDemandRequest
 from tests.support.servers import app_server
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (load on the machine does not count)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 async def seed(
@@ -154,7 +163,11 @@ def in_visit(queue: dict[str, Any], appointment_id: uuid.UUID) -> bool:
 
 
 async def measure(
-    base: str, staff: list[User], walk_ins: list[tuple[uuid.UUID, str]], admits: int
+    server_pid: int,
+    base: str,
+    staff: list[User],
+    walk_ins: list[tuple[uuid.UUID, str]],
+    admits: int,
 ) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -199,6 +212,7 @@ async def measure(
         delays_ms: list[float] = []
         rounds_ms: list[float] = []
         provider_ms: list[float] = []
+        cpu_ms: list[float] = []
         for index in range(min(admits, len(walk_ins) - 1)):
             admitted_id = walk_ins[index][0]
             others = [sockets[a] for a, _ in walk_ins[index + 1 :]]
@@ -206,6 +220,7 @@ async def measure(
             client = clients[index % len(clients)]
             queue_seen = received[index % len(clients)]
             mark = len(queue_seen)
+            cpu_before = cpu_seconds(server_pid)
             sent = time.perf_counter()
             answer = await client.call(
                 "admit", {"appointment_id": str(admitted_id)}, namespace="/clinic", timeout=30
@@ -223,6 +238,7 @@ async def measure(
                 await asyncio.sleep(0.002)
             else:
                 raise TimeoutError("position updates did not arrive")
+            cpu_ms.append((cpu_seconds(server_pid) - cpu_before) * 1000)
             this_round = [(s.places[marks[id(s)]][0] - sent) * 1000 for s in others]
             # Each remaining walk-in moved up one place.
             assert all(
@@ -250,6 +266,9 @@ async def measure(
         "admit_update_p99_ms": round(percentile(delays_ms, 0.99), 1),
         "admit_all_updated_p50_ms": round(percentile(rounds_ms, 0.5), 1),
         "admit_all_updated_max_ms": round(max(rounds_ms), 1),
+        # The server's CPU per round (admit, every place, both providers' queues): what the
+        # round costs whatever else the machine runs.
+        "server_cpu_ms_per_admit_p50": round(percentile(cpu_ms, 0.5), 1),
     }
 
 
@@ -263,8 +282,9 @@ async def main() -> None:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         staff, walk_ins = await seed(url, args.waiting, args.providers)
         with app_server(bench_env(url, tmp, None)) as server:
-            result = await measure(server.url, staff, walk_ins, args.admits)
-    print(json.dumps({"mode": "sqlite, 1 process"} | result))
+            result = await measure(server.pid, server.url, staff, walk_ins, args.admits)
+    load = os.getloadavg()[0]
+    print(json.dumps({"mode": "sqlite, 1 process", "load_average_1m": round(load, 1)} | result))
 
 
 if __name__ == "__main__":

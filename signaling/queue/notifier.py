@@ -111,22 +111,20 @@ class QueueNotifier:
         places: dict[uuid.UUID, tuple[QueuePlace, str | None]] = {}
         async with self.db.session() as session:
             pool = await pool_of_provider(session, provider_ids[0])
-            for provider_id in provider_ids:
-                provider = await session.get(User, provider_id)
-                if provider is None:
+            providers = [u for u in [await session.get(User, p) for p in provider_ids] if u]
+            by_provider = await waiting_places(session, providers, now, pool=pool)
+        for found in by_provider.values():
+            for place in found.places:
+                if place.appointment_id not in found.untaken:
+                    places[place.appointment_id] = (place, found.provider_status)
                     continue
-                found = await waiting_places(session, provider, now, pool=pool)
-                for place in found.places:
-                    if place.appointment_id not in found.untaken:
-                        places[place.appointment_id] = (place, found.provider_status)
-                        continue
-                    # A walk-in waits for whichever provider of the queue gets to them first.
-                    best = places.get(place.appointment_id)
-                    if best is None or (place.expected_start, place.position) < (
-                        best[0].expected_start,
-                        best[0].position,
-                    ):
-                        places[place.appointment_id] = (place, None)
+                # A walk-in waits for whichever provider of the queue gets to them first.
+                best = places.get(place.appointment_id)
+                if best is None or (place.expected_start, place.position) < (
+                    best[0].expected_start,
+                    best[0].position,
+                ):
+                    places[place.appointment_id] = (place, None)
         for appointment_id, (place, provider_status) in places.items():
             await self.sio.emit(
                 "place",
