@@ -29,6 +29,7 @@ from scheduling.links import SHORT_PATH
 from signaling.checkin.patient_session import issue_patient_token
 from signaling.ondemand import service as ondemand
 from signaling.ondemand.hours import OpenHours
+from signaling.ondemand.records import WalkInDetails
 
 routes = web.RouteTableDef()
 PHONE = re.compile(r"^\+?[0-9 ()./-]{6,40}$")
@@ -167,7 +168,7 @@ async def request_visit(request: web.Request) -> web.Response:
             "Too many walk-in requests from this address; please call the clinic.",
             retry_after=3600,
         )
-    details = ondemand.WalkInDetails(
+    details = WalkInDetails(
         given_name=body.given_name,
         family_name=body.family_name,
         birth_date=body.birth_date,

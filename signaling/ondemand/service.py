@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -25,6 +25,7 @@ from signaling.checkin.service import PATIENT, REASON, store_waiting_message
 from signaling.models import CheckIn
 from signaling.ondemand.hours import OpenHours, is_open, next_opening, opening_text
 from signaling.ondemand.models import OnDemandProvider, OnDemandQueue, OnDemandRequest
+from signaling.ondemand.records import WalkInDetails, contact_of, match_patient
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 # A request is open until its visit ends or it is cancelled or closed as a no-show.
@@ -57,40 +58,11 @@ class QueueSettings:
     provider_ids: list[uuid.UUID]
 
 
-@dataclass(frozen=True)
-class WalkInDetails:
-    given_name: str
-    family_name: str
-    birth_date: date
-    email: str | None
-    phone: str | None
-    reason: str
-
-
 def read_hours(text: str) -> list[OpenHours]:
     return [
         OpenHours(int(h["weekday"]), time.fromisoformat(h["start"]), time.fromisoformat(h["end"]))
         for h in json.loads(text)
     ]
-
-
-def normal_email(email: str | None) -> str | None:
-    return email.strip().lower() if email and email.strip() else None
-
-
-def normal_phone(phone: str | None) -> str | None:
-    if not phone:
-        return None
-    digits = re.sub(r"\D", "", phone)
-    if not digits:
-        return None
-    return ("+" if phone.strip().startswith("+") else "") + digits
-
-
-def contact_of(details: WalkInDetails) -> str:
-    contact = normal_email(details.email) or normal_phone(details.phone)
-    assert contact is not None  # the input requires one
-    return contact
 
 
 async def queue_of(session: AsyncSession, clinic_id: uuid.UUID) -> OnDemandQueue | None:
@@ -244,45 +216,6 @@ async def public_queue(session: AsyncSession, code: str) -> PublicQueue:
     clinic = await session.get(Clinic, queue.clinic_id)
     assert clinic is not None
     return PublicQueue(queue, clinic, read_hours(queue.hours))
-
-
-async def match_patient(
-    session: AsyncSession, clinic_id: uuid.UUID, details: WalkInDetails
-) -> tuple[Patient, str]:
-    """The clinic's record of this person, or a new one; and how it was found.
-
-    Same name (any case), date of birth and contact: that record ("matched"). Same name and date
-    of birth with another contact: a new record flagged for staff to review ("review"), never
-    a guess. Otherwise a new record ("new").
-    """
-    email, phone = normal_email(details.email), normal_phone(details.phone)
-    query = select(Patient).where(
-        Patient.clinic_id == clinic_id,
-        Patient.birth_date == details.birth_date,
-        sa.func.lower(col(Patient.family_name)) == details.family_name.strip().lower(),
-        sa.func.lower(col(Patient.given_name)) == details.given_name.strip().lower(),
-        col(Patient.merged_into).is_(None),
-    )
-    same_person = list((await session.exec(query.order_by(col(Patient.created_at)))).all())
-    for patient in same_person:
-        if (email and normal_email(patient.email) == email) or (
-            phone and normal_phone(patient.phone) == phone
-        ):
-            return patient, "matched"
-    clinic = await session.get(Clinic, clinic_id)
-    patient = Patient(
-        clinic_id=clinic_id,
-        given_name=details.given_name.strip(),
-        family_name=details.family_name.strip(),
-        birth_date=details.birth_date,
-        email=email,
-        phone=details.phone.strip() if phone and details.phone else None,
-        timezone=clinic.timezone if clinic else "UTC",
-        needs_review=bool(same_person),
-    )
-    session.add(patient)
-    await session.flush()
-    return patient, "review" if same_person else "new"
 
 
 async def open_requests(
