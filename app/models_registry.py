@@ -10,4 +10,5 @@ def import_all_models() -> None:
     import app.intake.models
     import app.records.models  # noqa: F401
     import scheduling.models  # noqa: F401
-    import signaling.models  # noqa: F401
+    import signaling.models
+    import signaling.ondemand.models  # noqa: F401

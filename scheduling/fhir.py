@@ -88,6 +88,17 @@ def appointment_resource(view: AppointmentView) -> dict[str, Any]:
     }
     if a.cancel_reason:
         body["cancelationReason"] = {"text": a.cancel_reason}
+    if a.on_demand:
+        # HL7 v2 table 0276 (Appointment.appointmentType's example codes): a walk-in.
+        body["appointmentType"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v2-0276",
+                    "code": "WALKIN",
+                    "display": "A previously unscheduled walk-in visit",
+                }
+            ]
+        }
     return body
 
 

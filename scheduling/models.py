@@ -113,6 +113,9 @@ class Appointment(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, max_length=500)
     # Bumped by every reschedule or cancel: join links and invites of older versions stop working.
     version: int = 1
+    # A walk-in from the clinic's on-demand queue: it starts when the patient arrives, blocks
+    # no calendar time, and any provider of the queue may take it until one does.
+    on_demand: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.web.openapi import Spec, operation, path_param, ref, schemas_of
+from scheduling.merge_routes import MergeIn
 from scheduling.schemas import (
     AppointmentDetail,
     AppointmentPublic,
@@ -284,3 +285,48 @@ SCHEMAS = schemas_of(
     TextConsentIn,
     TextConsentPublic,
 )
+
+
+PERSON: Spec = {"type": "object", "description": "A patient's demographics"}
+PATIENT_ID = path_param("patient_id", "A patient of the caller's clinic")
+PATHS |= {
+    "/api/patient-reviews": {
+        "get": operation(
+            "Walk-in records flagged for review (same name and date of birth as another record, "
+            "another contact), each with the records it may duplicate (admin, scheduler; "
+            "audited)",
+            tag="patients",
+            ok={
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "patient": PERSON,
+                        "candidates": {"type": "array", "items": PERSON},
+                    },
+                },
+            },
+        )
+    },
+    "/api/patients/{patient_id}/merge": {
+        "post": operation(
+            "Merge this record into another of the clinic: appointments, visits, notes move "
+            "there; this one is kept, marked merged (admin, scheduler; audited)",
+            tag="patients",
+            body=ref("MergeIn"),
+            params=[PATIENT_ID],
+            ok={"type": "object", "properties": {"merged": PERSON, "into": PERSON}},
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/patients/{patient_id}/keep-separate": {
+        "post": operation(
+            "A flagged record is another person: clear its flag (admin, scheduler; audited)",
+            tag="patients",
+            params=[PATIENT_ID],
+            ok=PERSON,
+            errors=(401, 403, 404),
+        )
+    },
+}
+SCHEMAS |= schemas_of(MergeIn)

@@ -48,7 +48,9 @@ async def search_patients(
     limit: int,
 ) -> list[Patient]:
     """Patients whose given or family name starts with each word of `text`, and/or born then."""
-    query = select(Patient).where(Patient.clinic_id == clinic_id)
+    query = select(Patient).where(
+        Patient.clinic_id == clinic_id, col(Patient.merged_into).is_(None)
+    )
     for word in (text or "").split():
         escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"{escaped}%"

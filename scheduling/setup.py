@@ -9,6 +9,7 @@ from scheduling import (
     appointment_routes,
     consent_routes,
     fhir,
+    merge_routes,
     message_routes,
     openapi,
     pages,
@@ -19,6 +20,7 @@ from scheduling import (
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes.routes)
+    app.add_routes(merge_routes.routes)
     app.add_routes(appointment_routes.routes)
     app.add_routes(message_routes.routes)
     app.add_routes(consent_routes.routes)

@@ -21,6 +21,9 @@ from signaling.checkin import routes as checkin_routes
 from signaling.checkin import staff_routes as checkin_staff
 from signaling.checkin import text_routes as checkin_texts
 from signaling.checkin.guest_routes import GUESTS_CHANGED
+from signaling.ondemand import openapi as ondemand_openapi
+from signaling.ondemand import routes as ondemand_routes
+from signaling.queue import ondemand_routes as queue_ondemand
 from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
 from signaling.queue.keys import LAST_SIGNED_NOTES, NOTIFIER, PRESENCE
@@ -46,6 +49,8 @@ def setup(app: web.Application) -> None:
     app.add_routes(checkin_texts.routes)
     app.add_routes(guest_checkin.routes)
     app.add_routes(queue_pages.routes)
+    app.add_routes(ondemand_routes.routes)
+    app.add_routes(queue_ondemand.routes)
     app.add_routes(visit_pages.routes)
     app.add_routes(visit_guests.routes)
     _setup_queue(app)
@@ -56,6 +61,7 @@ def setup(app: web.Application) -> None:
     setup_placement(app, visit_namespace.joined_visits)
     setup_media_relay(app, settings)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
+    add_openapi(app, ondemand_openapi.PATHS, ondemand_openapi.SCHEMAS)
 
 
 def _setup_queue(app: web.Application) -> None:

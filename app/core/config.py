@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     identity_max_failures: int = Field(default=5, ge=1, le=50)
     waiting_grace_seconds: float = Field(default=120.0, gt=0, le=3600)
     presence_beat_seconds: float = Field(default=20.0, gt=0, le=600)
+    # On-demand (walk-in) requests: per client address per hour, and open at once per contact
+    on_demand_per_address_hour: int = Field(default=10, ge=1, le=10_000)
+    on_demand_open_per_contact: int = Field(default=1, ge=1, le=20)
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list
     )

@@ -94,6 +94,11 @@ class Patient(SQLModel, table=True):
     preferred_language: str = Field(default="en", max_length=35)
     timezone: str = Field(default="UTC", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # A walk-in whose name and date of birth match a record but whose contact does not: staff
+    # check it, then merge it into the other record or keep both.
+    needs_review: bool = False
+    # Set when staff merged this record into another; its data now belongs to that one.
+    merged_into: uuid.UUID | None = None
 
 
 class RevokedSession(SQLModel, table=True):

@@ -55,6 +55,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     if clinic is not None:
         context |= {"clinic_name": clinic.name, "clinic_phone": clinic.phone}
     if appointment is not None and provider is not None and state in _SHOWN:
+        context["on_demand"] = appointment.on_demand
         context |= {
             "provider_name": provider.full_name,
             "starts": local_text(appointment.start_at, zone),

@@ -120,7 +120,11 @@ def progress(
         step = "device_check"
     return {
         "step": step,
-        "provider_name": provider.full_name,
+        # A walk-in waits for whichever provider of the walk-in queue takes them.
+        "provider_name": "the next available provider"
+        if appointment.on_demand and visit_id is None
+        else provider.full_name,
+        "on_demand": appointment.on_demand,
         "starts_at": appointment.start_at.isoformat(),
         "visit_url": f"/visit/{visit_id}" if visit_id else None,
     }

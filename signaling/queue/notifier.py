@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import socketio
@@ -13,9 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.db import Database
 from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
+from signaling.ondemand.service import pool_of_provider
 from signaling.queue.chart import LastSignedNotes
+from signaling.queue.places import QueuePlace
 from signaling.queue.presence import PresenceStore
 from signaling.queue.service import ProviderQueue, provider_queue
+from signaling.queue.waiting_places import waiting_places
 from signaling.rooms import (
     CLINIC_NAMESPACE,
     WAITING_NAMESPACE,
@@ -41,8 +45,9 @@ class QueueNotifier:
         self.db = db
         self.presence = presence
         self.last_signed_notes = last_signed_notes
-        # Providers whose queue is being sent now, and whether it changed again meanwhile.
-        self._sending: dict[uuid.UUID, bool] = {}
+        # Queues being sent now (a provider's, or a walk-in queue's providers' together), and
+        # whether they changed again meanwhile.
+        self._sending: dict[tuple[object, ...], bool] = {}
         self._later: set[asyncio.Task[None]] = set()
 
     def provider_changed_soon(self, provider_id: uuid.UUID) -> None:
@@ -58,23 +63,40 @@ class QueueNotifier:
             log.exception("could not send the queue of provider %s", provider_id)
 
     async def provider_changed(self, provider_id: uuid.UUID) -> None:
-        """Send the provider's queue to the provider and the clinic, and each patient's place.
+        """Send each waiting patient's place, then the provider's queue to the provider and
+        the clinic.
 
-        A burst of changes (fifty patients connecting at once) costs two sends, not fifty: a
-        change that arrives while a send is running only asks for one more send after it.
+        A provider who takes walk-ins shares them with the other providers of the walk-in queue:
+        their queues are sent together, and each walk-in gets one place (the best among them).
+        Places go first, from a narrow query, and apart from the staff's queues: a slow queue
+        send never holds up a thousand patients' places. A burst of changes (fifty patients
+        connecting at once) costs two sends of each, not fifty: a change that arrives while a
+        send is running only asks for one more send after it.
         """
-        if provider_id in self._sending:
-            self._sending[provider_id] = True
+        async with self.db.session() as session:
+            pool = await pool_of_provider(session, provider_id)
+        providers = tuple(pool) if provider_id in pool else (provider_id,)
+        await self._coalesced(("places", *providers), self._send_places)
+        await self._coalesced(("staff", *providers), self._send_queues)
+
+    async def _coalesced(
+        self,
+        key: tuple[object, ...],
+        send: Callable[[tuple[uuid.UUID, ...]], Awaitable[None]],
+    ) -> None:
+        if key in self._sending:
+            self._sending[key] = True
             return
-        self._sending[provider_id] = False
+        self._sending[key] = False
+        providers = tuple(k for k in key if isinstance(k, uuid.UUID))
         try:
             while True:
-                await self._send_queue(provider_id)
-                if not self._sending[provider_id]:
+                await send(providers)
+                if not self._sending[key]:
                     break
-                self._sending[provider_id] = False
+                self._sending[key] = False
         finally:
-            del self._sending[provider_id]
+            del self._sending[key]
 
     async def chart_facts(
         self, session: AsyncSession, queue: ProviderQueue
@@ -84,17 +106,57 @@ class QueueNotifier:
             return {}
         return await self.last_signed_notes(session, queue.clinic_id, queue.patient_ids)
 
-    async def _send_queue(self, provider_id: uuid.UUID) -> None:
-        async with self.db.session() as session:
-            provider = await session.get(User, provider_id)
-            if provider is None:
-                return
-            queue = await provider_queue(session, self.presence, provider)
-            chart = await self.chart_facts(session, queue)
+    async def _send_places(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
         now = utcnow()
+        places: dict[uuid.UUID, tuple[QueuePlace, str | None]] = {}
+        async with self.db.session() as session:
+            pool = await pool_of_provider(session, provider_ids[0])
+            providers = [u for u in [await session.get(User, p) for p in provider_ids] if u]
+            by_provider = await waiting_places(session, providers, now, pool=pool)
+        for found in by_provider.values():
+            for place in found.places:
+                if place.appointment_id not in found.untaken:
+                    places[place.appointment_id] = (place, found.provider_status)
+                    continue
+                # A walk-in waits for whichever provider of the queue gets to them first.
+                best = places.get(place.appointment_id)
+                if best is None or (place.expected_start, place.position) < (
+                    best[0].expected_start,
+                    best[0].position,
+                ):
+                    places[place.appointment_id] = (place, None)
+        for appointment_id, (place, provider_status) in places.items():
+            await self.sio.emit(
+                "place",
+                {
+                    "position": place.position,
+                    "expected_start": place.expected_start.isoformat(),
+                    "expected_wait_minutes": int(place.expected_wait(now).total_seconds() // 60),
+                    "provider_status": provider_status,
+                },
+                room=appointment_room(appointment_id),
+                namespace=WAITING_NAMESPACE,
+            )
+
+    async def _send_queues(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
+        queues: list[tuple[ProviderQueue, dict[uuid.UUID, datetime]]] = []
+        async with self.db.session() as session:
+            for provider_id in provider_ids:
+                provider = await session.get(User, provider_id)
+                if provider is None:
+                    continue
+                queue = await provider_queue(session, self.presence, provider)
+                queues.append((queue, await self.chart_facts(session, queue)))
+        now = utcnow()
+        for queue, chart in queues:
+            await self._send_to_staff(queue, chart, now)
+
+    async def _send_to_staff(
+        self, queue: ProviderQueue, chart: dict[uuid.UUID, datetime], now: datetime
+    ) -> None:
         for_readers = queue.public(now, chart)
         await self.sio.emit(
-            "queue", for_readers, room=provider_room(provider_id), namespace=CLINIC_NAMESPACE
+            "queue", for_readers, room=provider_room(queue.provider_id), namespace=CLINIC_NAMESPACE
         )
         await self.sio.emit(
             "queue",
@@ -108,23 +170,6 @@ class QueueNotifier:
             room=clinic_queue_room(queue.clinic_id, record_readers=False),
             namespace=CLINIC_NAMESPACE,
         )
-        provider_status = queue.provider_status()
-        for row in queue.rows:
-            if row.place is None:
-                continue
-            await self.sio.emit(
-                "place",
-                {
-                    "position": row.place.position,
-                    "expected_start": row.place.expected_start.isoformat(),
-                    "expected_wait_minutes": int(
-                        row.place.expected_wait(now).total_seconds() // 60
-                    ),
-                    "provider_status": provider_status,
-                },
-                room=appointment_room(row.appointment_id),
-                namespace=WAITING_NAMESPACE,
-            )
 
     async def appointment_changed(self, appointment_id: uuid.UUID) -> None:
         """Scheduling changed an appointment: release a waiting patient if it no longer stands."""

@@ -16,6 +16,8 @@ class WaitingPatient:
     scheduled_start: datetime
     duration: timedelta
     checked_in_at: datetime
+    #: A walk-in: `scheduled_start` is when they arrived; the provider's delay does not apply.
+    on_demand: bool = False
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,12 @@ class QueuePlace:
 
 
 def order_queue(waiting: Iterable[WaitingPatient]) -> list[WaitingPatient]:
-    """Booked time first; among patients booked for the same time, who checked in first."""
-    return sorted(waiting, key=lambda w: (w.scheduled_start, w.checked_in_at, w.appointment_id))
+    """By due time: a booked patient's booked time, a walk-in's arrival; at the same time the
+    booked patient first; then who checked in first."""
+    return sorted(
+        waiting,
+        key=lambda w: (w.scheduled_start, w.on_demand, w.checked_in_at, w.appointment_id),
+    )
 
 
 def queue_places(
@@ -50,7 +56,8 @@ def queue_places(
     free_at = max(now, provider_free_at or now)
     places = []
     for position, patient in enumerate(order_queue(waiting), start=1):
-        start = max(free_at, patient.scheduled_start + delay)
+        due = patient.scheduled_start + (timedelta(0) if patient.on_demand else delay)
+        start = max(free_at, due)
         places.append(
             QueuePlace(
                 appointment_id=patient.appointment_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +24,8 @@ from signaling.checkin.service import (
     store_waiting_message,
 )
 from signaling.models import CheckIn, ProviderDelay, Visit, VisitGuest, WaitingMessage
+from signaling.ondemand import service as ondemand
+from signaling.ondemand.models import OnDemandRequest
 from signaling.queue.chart import age_on, record_url
 from signaling.queue.places import QueuePlace, WaitingPatient, queue_places
 from signaling.queue.presence import Presence, PresenceStore
@@ -61,6 +64,9 @@ class QueueRow:
     messages: tuple[WaitingMessage, ...] = ()
     #: Red-flag cards from the patient's intake answers (CDS Hooks shape, critical first).
     cards: tuple[dict[str, object], ...] = ()
+    #: A walk-in from the clinic's on-demand queue (not taken yet when `untaken`).
+    on_demand: bool = False
+    untaken: bool = False
 
     def public(
         self, now: datetime, chart: dict[uuid.UUID, datetime] | None = None
@@ -80,6 +86,7 @@ class QueueRow:
             "position": self.place.position if self.place else None,
             "expected_start": self.place.expected_start.isoformat() if self.place else None,
             "guests_waiting": list(self.guests_waiting),
+            "on_demand": self.on_demand,
         }
         if chart is not None:
             last_note = chart.get(self.patient_id)
@@ -152,6 +159,33 @@ def _status(appointment: Appointment, check_in: CheckIn | None, presence: Presen
     return NOT_ARRIVED
 
 
+async def provider_day(
+    session: AsyncSession, provider: User, now: datetime
+) -> tuple[str, datetime, datetime, datetime]:
+    """The provider's zone, their local time now, and their day's start and end (the queue's)."""
+    schedule = await availability.find_schedule(session, provider.id)
+    zone = schedule.timezone if schedule else "UTC"
+    local = now.astimezone(ZoneInfo(zone))
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return zone, local, day_start, day_start + timedelta(days=1)
+
+
+async def queue_rows_of(
+    session: AsyncSession, provider: User, *, pool: list[uuid.UUID] | None = None
+) -> ColumnElement[bool]:
+    """Which appointments a provider's queue holds: their own, and the walk-ins no provider has
+    taken yet when they take walk-ins (`pool`: the walk-in queue's providers, when known)."""
+    untaken = col(Appointment.id).in_(
+        select(OnDemandRequest.appointment_id).where(col(OnDemandRequest.taken_at).is_(None))
+    )
+    mine = (col(Appointment.provider_id) == provider.id) & ~untaken
+    if pool is None:
+        pool = await ondemand.pool_of_provider(session, provider.id)
+    if provider.id in pool:
+        mine = mine | ((col(Appointment.clinic_id) == provider.clinic_id) & untaken)
+    return mine
+
+
 async def provider_queue(
     session: AsyncSession,
     presence: PresenceStore,
@@ -159,20 +193,20 @@ async def provider_queue(
     *,
     now: datetime | None = None,
 ) -> ProviderQueue:
-    """Today's appointments of one provider (their local day), in order, with live states."""
+    """Today's appointments of one provider (their local day), in order, with live states.
+
+    A provider who takes walk-ins also sees the walk-ins no provider has taken yet.
+    """
     now = now or utcnow()
-    schedule = await availability.find_schedule(session, provider.id)
-    zone = schedule.timezone if schedule else "UTC"
-    local = now.astimezone(ZoneInfo(zone))
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = day_start + timedelta(days=1)
+    zone, local, day_start, day_end = await provider_day(session, provider, now)
+    mine = await queue_rows_of(session, provider)
     query = (
         select(Appointment, Patient, AppointmentType, CheckIn)
         .join(Patient, col(Patient.id) == Appointment.patient_id)
         .join(AppointmentType, col(AppointmentType.id) == Appointment.appointment_type_id)
         .outerjoin(CheckIn, col(CheckIn.appointment_id) == Appointment.id)
         .where(
-            Appointment.provider_id == provider.id,
+            mine,
             col(Appointment.start_at) >= day_start,
             col(Appointment.start_at) < day_end,
             Appointment.status != AppointmentStatus.CANCELLED,
@@ -201,6 +235,7 @@ async def provider_queue(
                     scheduled_start=appointment.start_at,
                     duration=timedelta(minutes=kind.duration_minutes),
                     checked_in_at=check_in.waiting_since,
+                    on_demand=appointment.on_demand,
                 )
             )
     delay = await current_delay(session, provider.id, since=day_start)
@@ -211,11 +246,15 @@ async def provider_queue(
         )
     }
     appointment_ids = [appointment.id for appointment, _, _, _ in rows]
+    untaken_ids = await ondemand.untaken_among(
+        session, [a.id for a, _, _, _ in rows if a.on_demand]
+    )
     reasons = await reasons_for(session, appointment_ids)
     conversations = await conversations_for(session, appointment_ids)
     cards = await intake.cards_by_appointment(session, appointment_ids)
     guests = await _waiting_guests(
-        session, [c.visit_id for _, _, _, c in rows if c is not None and c.visit_id is not None]
+        session,
+        [c.visit_id for _, _, _, c in rows if c is not None and c.visit_id is not None],
     )
     queue_rows = [
         QueueRow(
@@ -236,6 +275,8 @@ async def provider_queue(
             reason=reasons.get(appointment.id),
             messages=tuple(conversations.get(appointment.id, ())),
             cards=tuple(cards.get(appointment.id, ())),
+            on_demand=appointment.on_demand,
+            untaken=appointment.id in untaken_ids,
         )
         for appointment, patient, _kind, check_in in rows
     ]
@@ -291,9 +332,13 @@ async def _waiting_guests(
 async def own_check_in(
     session: AsyncSession, provider: User, appointment_id: uuid.UUID
 ) -> tuple[Appointment, CheckIn]:
-    """A check-in of one of this provider's appointments; anyone else's is not found."""
+    """A check-in of one of this provider's appointments, or of a walk-in they may take; anyone
+    else's is not found."""
     appointment = await session.get(Appointment, appointment_id)
-    if appointment is None or appointment.provider_id != provider.id:
+    if appointment is None or (
+        appointment.provider_id != provider.id
+        and not await ondemand.may_take(session, provider, appointment)
+    ):
         raise NotFound("No such patient in your queue.")
     check_in = await session.get(CheckIn, appointment_id)
     if check_in is None or check_in.waiting_since is None:
@@ -310,6 +355,8 @@ async def admit(session: AsyncSession, provider: User, appointment_id: uuid.UUID
         visit = await session.get(Visit, check_in.visit_id)
         assert visit is not None
         return visit
+    if await ondemand.untaken(session, appointment) is not None:
+        await ondemand.take(session, provider, appointment, check_in)
     visit = Visit(
         appointment_id=appointment.id,
         clinic_id=appointment.clinic_id,

@@ -193,6 +193,13 @@ function day(iso) {
 // what helps the provider: age, the reason given, the red-flag cards of the intake answers
 // (critical first), the last signed note, the latest messages.
 function patientCell(patient) {
+  const cell = patientDetails(patient);
+  // A walk-in from the clinic's on-demand queue: any provider of that queue may take them.
+  if (patient.on_demand) cell.prepend(el("span", { class: "walk-in-badge" }, "Walk-in"), " ");
+  return cell;
+}
+
+function patientDetails(patient) {
   const chart = patient.chart;
   if (!chart) return el("td", { class: "queue-patient" }, patient.patient_name);
   const facts = [`${chart.age} years`, chart.last_signed_note_at
@@ -214,7 +221,7 @@ function render() {
   const kept = focusBefore();
   const sections = [...queues.values()].map((queue) => {
     const rows = queue.patients.map((p) => el("tr", { "data-appointment": p.appointment_id, "data-status": p.status },
-      el("td", { "data-label": "Time" }, time(p.start_at)),
+      el("td", { "data-label": "Time" }, p.on_demand ? `arrived ${time(p.start_at)}` : time(p.start_at)),
       patientCell(p),
       el("td", { "data-label": "Status" },
         el("span", { class: `status status-${p.status.replace(/\W+/g, "-")}` }, p.status), guestsWaiting(p)),
