@@ -105,6 +105,7 @@ class SlotTrack(MediaStreamTrack):
         self.packets_forwarded = 0
         self.keyframes_forwarded = 0
         self.frames_transcoded = 0
+        self.keyframe_requests_received = 0
         self._awaiting_keyframe = kind == "video"
         self._sending = False
         size = VIDEO_QUEUE_SIZE if kind == "video" else AUDIO_QUEUE_SIZE
@@ -201,8 +202,13 @@ class SlotTrack(MediaStreamTrack):
             await hooks.send_rtp(self._sender, data)
         return True
 
+    def viewer_lost_picture(self) -> None:
+        """The viewer sent a PLI or FIR: forwarded upstream (rate-limited by the publisher)."""
+        self.keyframe_requests_received += 1
+        self.request_keyframe()
+
     def request_keyframe(self) -> None:
-        """The viewer lost the picture (PLI/FIR): ask the publisher for a keyframe."""
+        """Ask the publisher for a keyframe (the viewer lost the picture, or starts one)."""
         if self.source is not None:
             self.source.request_keyframe()
 

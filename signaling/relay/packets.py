@@ -127,7 +127,7 @@ class ViewerStream:
             return None  # from before this viewer's start: the viewer never had its frame
         out_sequence = (sequence + self._sequence_delta) & 0xFFFF
         out_timestamp = (timestamp + self._timestamp_delta) & 0xFFFFFFFF
-        if ahead > 0 or self.packets_sent == 0:
+        if ahead > 0:
             self.next_sequence = (out_sequence + 1) & 0xFFFF
             self._last_timestamp = out_timestamp
             self._last_sent_at = now
@@ -174,7 +174,8 @@ class ViewerStream:
         self._started = True
         self.awaiting_keyframe = False
         self._source_ssrc = ssrc
-        self._start_sequence = self._highest = sequence
+        self._start_sequence = sequence
+        self._highest = (sequence - 1) & 0xFFFF  # the first packet counts as the newest
         self._sequence_delta = (self.next_sequence - sequence) & 0xFFFF
         # The first timestamp after a gap advances by the wall-clock time the gap lasted.
         elapsed = 0.0 if self._last_sent_at is None else max(now - self._last_sent_at, 0.0)

@@ -270,7 +270,7 @@ class Room:
                     participant.published[kind] = published
             slot = SlotTrack(kind, codec)
             transceiver.sender.replaceTrack(slot)
-            hooks.on_keyframe_request(transceiver.sender, slot.request_keyframe)
+            hooks.on_keyframe_request(transceiver.sender, slot.viewer_lost_picture)
         if self._loopback:
             hooks.offer_loopback_candidate(pc)
 
