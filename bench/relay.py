@@ -200,6 +200,7 @@ async def _generate(args: argparse.Namespace) -> None:
             hooks.offer_loopback_candidate(self.pc)
             self.streams: dict[str, ViewerStream] = {}
             self.video_index = 0
+            self.frames_sent = 0
             self.sequence = {"audio": 0, "video": 0}
             self.timestamp = {"audio": 0, "video": 0}
 
@@ -273,6 +274,7 @@ async def _generate(args: argparse.Namespace) -> None:
         for p in participants:
             await p.send("video", video_frames[p.video_index], 4500, now)
             p.video_index = (p.video_index + 1) % len(video_frames)
+            p.frames_sent += 1
 
     async def send_audio(now: float) -> None:
         for p in participants:
@@ -306,7 +308,8 @@ async def _generate(args: argparse.Namespace) -> None:
             out = []
             for p in participants:
                 v, a = p.received["video"], p.received["audio"]
-                out.append((v.frames, v.packets + a.packets, v.expected + a.expected, 0))
+                received, expected = v.packets + a.packets, v.expected + a.expected
+                out.append((v.frames, received, expected, p.frames_sent))
             return out
 
         usage_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -322,6 +325,7 @@ async def _generate(args: argparse.Namespace) -> None:
             - usage_before.ru_stime
         )
         fps = [(b[0] - a[0]) / wall for a, b in zip(before, after, strict=True)]
+        sent = [(b[3] - a[3]) / wall for a, b in zip(before, after, strict=True)]
         received = sum(b[1] - a[1] for a, b in zip(before, after, strict=True))
         expected = sum(b[2] - a[2] for a, b in zip(before, after, strict=True))
         print(
@@ -329,6 +333,7 @@ async def _generate(args: argparse.Namespace) -> None:
                 {
                     "fps_min": round(min(fps), 1),
                     "fps_median": round(statistics.median(fps), 1),
+                    "sent_fps_min": round(min(sent), 1),
                     "loss_pct": round(100 * max(0, expected - received) / max(expected, 1), 2),
                     "generator_cpu_pct": round(100 * cpu / wall, 1),
                 }
@@ -438,6 +443,8 @@ async def _step(
                 relay_cpu = 100 * (_cpu_seconds(pid) - cpu_before) / wall
                 step.update(message)
                 step["relay_cpu_pct"] = round(relay_cpu, 1)
+                # Other work on the machine (it is shared): runnable tasks, 1-minute average.
+                step["load_average"] = round(os.getloadavg()[0], 1)
                 break
     except TimeoutError:
         step["error"] = "load generator timed out"
@@ -451,6 +458,24 @@ async def _step(
     if "relay_cpu_pct" not in step:
         step.setdefault("error", f"load generator exited with {proc.returncode}")
     return step
+
+
+def _what_gave_out(step: dict[str, Any]) -> str:
+    """Which process gave out first at a failed step, as far as the figures tell."""
+    relay_cpu = step.get("relay_cpu_pct", 0.0)
+    generator_cpu = step.get("generator_cpu_pct", 0.0)
+    figures = (
+        f"relay {relay_cpu} % of a core, generator {generator_cpu} %, "
+        f"fps received min {step.get('fps_min')}, sent min {step.get('sent_fps_min')}, "
+        f"load average {step.get('load_average')} on {os.cpu_count()} cores"
+    )
+    if "error" in step:
+        return f"{step['error']} ({figures})"
+    if relay_cpu >= 90:
+        return f"relay process ({figures})"
+    if generator_cpu >= 90 or step.get("sent_fps_min", MIN_FPS) < MIN_FPS:
+        return f"load generator process: it sent under {MIN_FPS} fps ({figures})"
+    return f"neither process at a full core: the shared machine's cores ran out ({figures})"
 
 
 async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -484,26 +509,19 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
     limited_by = f"ramp stopped at --max-visits {args.max_visits}"
     visits = 1
     while visits <= args.max_visits:
-        step = await _step(base, pid, "packet", visits, args)
-        print(f"ramp: {step}", flush=True)
-        steps.append(step)
-        ok = (
-            "error" not in step
-            and step["fps_min"] >= MIN_FPS
-            and step["relay_cpu_pct"] < MAX_RELAY_CPU
-        )
+        for _attempt in range(2):  # a failed step runs once more: the machine is shared
+            step = await _step(base, pid, "packet", visits, args)
+            print(f"ramp: {step}", flush=True)
+            steps.append(step)
+            ok = (
+                "error" not in step
+                and step["fps_min"] >= MIN_FPS
+                and step["relay_cpu_pct"] < MAX_RELAY_CPU
+            )
+            if ok:
+                break
         if not ok:
-            relay_cpu = step.get("relay_cpu_pct", 0.0)
-            generator_cpu = step.get("generator_cpu_pct", 0.0)
-            if relay_cpu >= 90:
-                limited_by = f"relay process ({relay_cpu} % of a core)"
-            elif generator_cpu >= 90:
-                limited_by = f"load generator process ({generator_cpu} % of a core)"
-            else:
-                limited_by = (
-                    f"neither process at a full core (relay {relay_cpu} %, generator "
-                    f"{generator_cpu} %): the 2 shared cores ran out, or {step.get('error')}"
-                )
+            limited_by = _what_gave_out(step)
             break
         sustained = step
         visits *= 2
