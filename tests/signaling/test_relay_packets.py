@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtpPacket
 
+from app.core.config import Settings
 from signaling.relay import MediaRelay
 from signaling.relay.forwarding import SlotTrack
 from signaling.relay.packets import (
@@ -259,3 +260,19 @@ async def test_sequence_numbers_stay_continuous_across_a_publishers_reconnect(
     # Timestamps only move forward across the reconnect.
     stamps = [ts for _, _, ts in media]
     assert all(0 <= (b - a) & 0xFFFFFFFF < 1 << 31 for a, b in itertools.pairwise(stamps))
+
+
+async def test_the_setting_chooses_the_path_for_legs_that_agree(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    for forwarding in ("packet", "frame"):
+        relay = MediaRelay.from_settings(
+            settings_factory(rtc_loopback=True, relay_forwarding=forwarding)
+        )
+        async with Peers(relay, ROOM) as peers:
+            _patient, provider = await peers.join("patient", "provider")
+            seen = provider.video_from(relay, ROOM, "patient")
+            await wait_for(lambda s=seen: s.frames >= 5, 15, f"pictures on the {forwarding} path")
+            slot = _slot_showing(relay, "provider", "patient")
+            assert slot.path == forwarding
+        await relay.close()
