@@ -313,11 +313,13 @@ async def _generate(args: argparse.Namespace) -> None:
             return out
 
         usage_before = resource.getrusage(resource.RUSAGE_SELF)
+        wait_before = _run_queue_wait_s("self")
         before, started = snapshot(), time.monotonic()
         print(json.dumps({"ready": True}), flush=True)
         await asyncio.sleep(args.seconds)
         after, wall = snapshot(), time.monotonic() - started
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
+        waited = _run_queue_wait_s("self") - wait_before
         cpu = (
             usage_after.ru_utime
             - usage_before.ru_utime
@@ -336,6 +338,7 @@ async def _generate(args: argparse.Namespace) -> None:
                     "sent_fps_min": round(min(sent), 1),
                     "loss_pct": round(100 * max(0, expected - received) / max(expected, 1), 2),
                     "generator_cpu_pct": round(100 * cpu / wall, 1),
+                    "generator_cpu_wait_pct": round(100 * waited / wall, 1),
                 }
             ),
             flush=True,
@@ -351,6 +354,11 @@ async def _generate(args: argparse.Namespace) -> None:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _run_queue_wait_s(pid: int | str) -> float:
+    """Seconds the process's main thread was runnable but waiting for a CPU (schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
 def _rss_mb(pid: int) -> float:
@@ -431,18 +439,23 @@ async def _step(
     )
     assert proc.stdout is not None
     step: dict[str, Any] = {"path": path, "visits": visits, "streams": 2 * visits}
-    cpu_before = wall_before = 0.0
+    cpu_before = wall_before = wait_before = 0.0
     try:
         async with asyncio.timeout(120 + 3 * visits + args.seconds):
             while line := await proc.stdout.readline():
                 message = json.loads(line)
                 if message.get("ready"):
                     cpu_before, wall_before = _cpu_seconds(pid), time.monotonic()
+                    wait_before = _run_queue_wait_s(pid)
                     continue
                 wall = time.monotonic() - wall_before
                 relay_cpu = 100 * (_cpu_seconds(pid) - cpu_before) / wall
                 step.update(message)
                 step["relay_cpu_pct"] = round(relay_cpu, 1)
+                # Time the relay was ready to run but every core was busy (others' work too).
+                step["relay_cpu_wait_pct"] = round(
+                    100 * (_run_queue_wait_s(pid) - wait_before) / wall, 1
+                )
                 # Other work on the machine (it is shared): runnable tasks, 1-minute average.
                 step["load_average"] = round(os.getloadavg()[0], 1)
                 break
@@ -471,11 +484,17 @@ def _what_gave_out(step: dict[str, Any]) -> str:
     )
     if "error" in step:
         return f"{step['error']} ({figures})"
+    figures += (
+        f", waiting for a CPU: relay {step.get('relay_cpu_wait_pct')} % of the time, "
+        f"generator {step.get('generator_cpu_wait_pct')} %"
+    )
     if relay_cpu >= 90:
         return f"relay process ({figures})"
     if generator_cpu >= 90 or step.get("sent_fps_min", MIN_FPS) < MIN_FPS:
         return f"load generator process: it sent under {MIN_FPS} fps ({figures})"
-    return f"neither process at a full core: the shared machine's cores ran out ({figures})"
+    if step.get("relay_cpu_wait_pct", 0) >= 20:
+        return f"the shared machine: the relay waited for a busy CPU, at no full core ({figures})"
+    return f"neither process at a full core ({figures})"
 
 
 async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
