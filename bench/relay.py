@@ -563,15 +563,17 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
         )
     measured = [s for s in steps if "relay_cpu_pct" in s and s["relay_cpu_pct"] > idle]
     if measured:
-        # What one core of relay alone would hold at the largest load measured (the generator
-        # and everyone else's work elsewhere), scaled to the frame rate it delivered there.
-        top = max(measured, key=lambda s: s["visits"])
+        # What one core of relay alone would hold (the generator and everyone else's work
+        # elsewhere): from the last sustained step, else the largest measured one scaled to the
+        # frame rate it delivered. Per-stream cost only falls with N, so this is conservative.
+        top = sustained or max(measured, key=lambda s: s["visits"])
         scale = min(1.0, top["fps_median"] / VIDEO_FPS)
         result["relay_visits_per_core_estimate"] = int(
             top["visits"] * scale * 100 / top["relay_cpu_pct"]
         )
         result["relay_estimate_from"] = {
-            k: top[k] for k in ("visits", "relay_cpu_pct", "fps_median", "load_average")
+            k: top[k]
+            for k in ("visits", "relay_cpu_pct", "relay_cpu_wait_pct", "fps_median", "load_average")
         }
     result["ramp"] = steps
     return result
