@@ -11,6 +11,11 @@ Which path a viewer's slot takes (`SlotTrack.bind`, chosen by `Room._bind`):
   re-packetizes (`av.Packet` through `SlotTrack.recv`).
 - transcode: the legs negotiated different codecs (or the relay was made with
   `forward=False`): decoded frames, encoded again by the viewer's sender.
+
+A slot keeps its sequence numbers and timestamps continuous while it stays on the packet path
+(publisher changes, reconnects, audio only and back). aiortc's own sending loop numbers the
+frame and transcoding paths, so a slot moved between the packet path and another one (a
+publisher with another codec) jumps once; receivers take that as a new run of packets.
 """
 
 from __future__ import annotations
