@@ -51,3 +51,10 @@ def test_database_urls_are_normalised(tmp_path, monkeypatch):
 def test_out_of_range_values_name_the_setting(tmp_path):
     with pytest.raises(SettingsError, match="OPENCONSULT_SESSION_IDLE_MINUTES"):
         load_settings(session_idle_minutes=0, data_dir=tmp_path)
+
+
+def test_relay_forwarding_is_packet_unless_set_to_frame(tmp_path):
+    assert load_settings(data_dir=tmp_path).relay_forwarding == "packet"
+    assert load_settings(data_dir=tmp_path, relay_forwarding="frame").relay_forwarding == "frame"
+    with pytest.raises(SettingsError, match="OPENCONSULT_RELAY_FORWARDING"):
+        load_settings(data_dir=tmp_path, relay_forwarding="frames")

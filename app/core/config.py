@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
     # Test/development only: the relay also offers 127.0.0.1, which aioice skips.
     rtc_loopback: bool = False
+    # How the relay forwards between legs that agree on a codec: RTP packets with rewritten
+    # headers (packet), or frames reassembled and re-packetized (frame). Codec mismatches
+    # transcode either way.
+    relay_forwarding: Literal["packet", "frame"] = "packet"
     # Waiting patients hold a warm connection to the relay (ICE and DTLS done, nothing routed),
     # so the visit starts the moment they are admitted. Off: they connect after the admit.
     warm_waiting: bool = True

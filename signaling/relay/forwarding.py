@@ -1,8 +1,21 @@
-"""The forwarding path: a publisher's encoded frames fanned out to the viewers' senders.
+"""A publisher's media fanned out to the viewers' senders, on one of three paths.
 
-`PublishedTrack` taps one incoming track's encoded frames (see hooks.py). Each viewer's sender
-reads a `SlotTrack`, which yields `av.Packet`s that aiortc's sender only re-packetizes
-(`encoder.pack`), or decoded frames it encodes when the two legs cannot agree on a codec.
+Which path a viewer's slot takes (`SlotTrack.bind`, chosen by `Room._bind`):
+
+- packet (the default, `OPENCONSULT_RELAY_FORWARDING=packet`): both legs negotiated the same
+  codec, VP8 or Opus. Each RTP packet goes out as it came in, its header rewritten for the
+  viewer (packets.py), straight from the publisher's transport (hooks.PacketTap); no jitter
+  buffer, no re-packetizing, payloads untouched.
+- frame (`OPENCONSULT_RELAY_FORWARDING=frame`, or a slot whose sender parameters are unknown):
+  same codec; aiortc's jitter buffer reassembles frames, which the viewer's sender only
+  re-packetizes (`av.Packet` through `SlotTrack.recv`).
+- transcode: the legs negotiated different codecs (or the relay was made with
+  `forward=False`): decoded frames, encoded again by the viewer's sender.
+
+A slot keeps its sequence numbers and timestamps continuous while it stays on the packet path
+(publisher changes, reconnects, audio only and back). aiortc's own sending loop numbers the
+frame and transcoding paths, so a slot moved between the packet path and another one (a
+publisher with another codec) jumps once; receivers take that as a new run of packets.
 """
 
 from __future__ import annotations
@@ -15,13 +28,15 @@ import time
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 from av.frame import Frame
 
 from signaling.relay import hooks
+from signaling.relay.packets import ViewerStream, vp8_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +44,8 @@ logger = logging.getLogger(__name__)
 KEYFRAME_REQUEST_INTERVAL_S = 0.3
 VIDEO_QUEUE_SIZE = 60
 AUDIO_QUEUE_SIZE = 100
+# Codecs whose keyframes the packet path can tell from a packet's payload descriptor.
+PACKET_CODECS = frozenset({"video/vp8", "audio/opus"})
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -67,6 +84,17 @@ def can_forward(source: RTCRtpCodecParameters | None, sink: RTCRtpCodecParameter
     return True
 
 
+def can_forward_packets(
+    source: RTCRtpCodecParameters | None, sink: RTCRtpCodecParameters | None
+) -> bool:
+    """Whether the packet path can carry `source` to `sink` (else the frame path)."""
+    return (
+        can_forward(source, sink)
+        and source is not None
+        and source.mimeType.lower() in PACKET_CODECS
+    )
+
+
 class SlotTrack(MediaStreamTrack):
     """What one viewer's sender sends: whichever publisher the relay binds to this slot."""
 
@@ -75,10 +103,14 @@ class SlotTrack(MediaStreamTrack):
         self.kind = kind
         self.codec = codec
         self.source: PublishedTrack | None = None
-        self.forwarding = False
+        self.path: str | None = None  # "packet", "frame" or "transcode" while bound
+        self.forwarding = False  # packet or frame path: the codec passes unchanged
+        self.stream: ViewerStream | None = None  # the packet path's state, kept across binds
+        self._sender: RTCRtpSender | None = None
         self.packets_forwarded = 0
         self.keyframes_forwarded = 0
         self.frames_transcoded = 0
+        self.keyframe_requests_received = 0
         self._awaiting_keyframe = kind == "video"
         self._sending = False
         size = VIDEO_QUEUE_SIZE if kind == "video" else AUDIO_QUEUE_SIZE
@@ -94,7 +126,7 @@ class SlotTrack(MediaStreamTrack):
             # queued meanwhile (the one asked for at binding, usually a few frames old); only
             # without one, ask the publisher for a keyframe now.
             self._sending = True
-            if self.kind == "video" and self.forwarding:
+            if self.kind == "video" and self.path == "frame":
                 self._start_from_latest_keyframe()
         item = await self._queue.get()
         if item is None:
@@ -105,22 +137,83 @@ class SlotTrack(MediaStreamTrack):
             self.frames_transcoded += 1
         return item
 
-    def bind(self, source: PublishedTrack, *, forward: bool) -> None:
+    def attach_sender(self, transceiver: RTCRtpTransceiver) -> None:
+        """The viewer's sender this slot feeds (after negotiation): the packet path needs its
+        SSRCs, payload types and header extension ids, and answers its NACKs."""
+        params = hooks.stream_parameters(transceiver)
+        if params is None:
+            return
+        self._sender = transceiver.sender
+        self.stream = ViewerStream(self.kind, params)
+        hooks.on_nack(transceiver.sender, self._retransmit)
+
+    def bind(self, source: PublishedTrack, *, path: str = "frame") -> None:
         """Send `source` from now on; a video viewer waits for that source's next keyframe."""
         self.unbind()
+        if path == "packet" and self.stream is None:
+            path = "frame"  # no negotiated sender parameters to rewrite packets for
         self.source = source
-        self.forwarding = forward
-        self._awaiting_keyframe = self.kind == "video" and forward
-        source.subscribe(self, forward=forward)
+        self.path = path
+        self.forwarding = path != "transcode"
+        self._awaiting_keyframe = self.kind == "video" and path == "frame"
+        if path == "packet" and self.stream is not None:
+            self.stream.restart()
+        source.subscribe(self, path=path)
 
     def unbind(self) -> None:
         if self.source is not None:
             self.source.unsubscribe(self)
         self.source = None
+        self.path = None
         self._clear()
 
+    async def send_packet(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> None:
+        """The packet path: one publisher packet, rewritten for this viewer and sent."""
+        stream, sender = self.stream, self._sender
+        if stream is None or sender is None:
+            return
+        if not packet.payload:
+            stream.skip(packet.sequence_number)  # padding only: nothing the viewer needs
+            return
+        if not hooks.is_connected(sender):
+            return  # still connecting: its picture starts at a keyframe asked for then
+        data = stream.rewrite(
+            ssrc=packet.ssrc,
+            sequence=packet.sequence_number,
+            timestamp=packet.timestamp,
+            marker=packet.marker,
+            payload=packet.payload,
+            keyframe=keyframe,
+            now=now,
+            abs_send_time=(ntp >> 14) & 0xFFFFFF,
+            audio_level=packet.extensions.audio_level,
+        )
+        if data is None:
+            if stream.awaiting_keyframe:
+                self.request_keyframe()
+            return
+        if await hooks.send_rtp(sender, data):
+            hooks.record_sent(sender, ntp, stream.last_timestamp_sent, len(packet.payload))
+            self.packets_forwarded += 1
+            if keyframe:
+                self.keyframes_forwarded += 1
+
+    async def _retransmit(self, sequence: int) -> bool:
+        """A NACK from the viewer: answered from the packet path's history (False: not ours)."""
+        if self.stream is None or self._sender is None or self.path != "packet":
+            return False
+        data = self.stream.retransmission(sequence)
+        if data is not None:
+            await hooks.send_rtp(self._sender, data)
+        return True
+
+    def viewer_lost_picture(self) -> None:
+        """The viewer sent a PLI or FIR: forwarded upstream (rate-limited by the publisher)."""
+        self.keyframe_requests_received += 1
+        self.request_keyframe()
+
     def request_keyframe(self) -> None:
-        """The viewer lost the picture (PLI/FIR): ask the publisher for a keyframe."""
+        """Ask the publisher for a keyframe (the viewer lost the picture, or starts one)."""
         if self.source is not None:
             self.source.request_keyframe()
 
@@ -184,6 +277,7 @@ class PublishedTrack:
         self.keyframe_requests_sent = 0
         self._receiver = receiver
         self._remote_track: MediaStreamTrack = receiver.track
+        self._packets: set[SlotTrack] = set()
         self._forwarding: set[SlotTrack] = set()
         self._transcoding: set[SlotTrack] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -192,27 +286,38 @@ class PublishedTrack:
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
         self.tap = hooks.install_encoded_frame_tap(receiver, self._on_encoded_frame)
+        self.packet_tap = hooks.install_packet_tap(receiver, self._on_packet)
+        self._packet_keyframes = codec is not None and codec.mimeType.lower() == "video/vp8"
 
     @property
     def viewers(self) -> int:
-        return len(self._forwarding) + len(self._transcoding)
+        return len(self._packets) + len(self._forwarding) + len(self._transcoding)
 
-    def subscribe(self, slot: SlotTrack, *, forward: bool) -> None:
-        if forward:
+    def subscribe(self, slot: SlotTrack, *, path: str) -> None:
+        if path == "packet":
+            self._packets.add(slot)
+        elif path == "frame":
             self._forwarding.add(slot)
         else:
             self._transcoding.add(slot)
             self.tap.decode = True
             if self._reader is None:
                 self._reader = asyncio.ensure_future(self._read_decoded())
+        self._update_receive()
         if self.kind == "video":
             self.request_keyframe()
 
     def unsubscribe(self, slot: SlotTrack) -> None:
+        self._packets.discard(slot)
         self._forwarding.discard(slot)
         self._transcoding.discard(slot)
         # Stop decoding as soon as no transcoding leg needs pictures.
         self.tap.decode = bool(self._transcoding)
+        self._update_receive()
+
+    def _update_receive(self) -> None:
+        # aiortc's jitter buffer runs only while a frame or transcoding leg needs frames.
+        self.packet_tap.full_receive = bool(self._forwarding or self._transcoding)
 
     def request_keyframe(self) -> None:
         """Send the publisher a PLI, coalescing requests that come in close together."""
@@ -228,8 +333,9 @@ class PublishedTrack:
     def close(self) -> None:
         """Stop handing frames on and release the incoming track."""
         self._closed = True
-        for slot in [*self._forwarding, *self._transcoding]:
+        for slot in [*self._packets, *self._forwarding, *self._transcoding]:
             slot.unbind()
+        hooks.remove_packet_tap(self._receiver)
         self.tap.decode = False
         if self._pending_request is not None:
             self._pending_request.cancel()
@@ -250,10 +356,22 @@ class PublishedTrack:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    async def _on_packet(
+        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
+    ) -> None:
+        keyframe = self._packet_keyframes and vp8_keyframe_start(packet.payload)
+        if keyframe:
+            self.keyframes_received += 1
+        if not self._packets:
+            return
+        now, ntp = time.monotonic(), hooks.ntp_now()
+        for slot in list(self._packets):
+            await slot.send_packet(packet, keyframe, now, ntp)
+
     def _on_encoded_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         keyframe = is_keyframe(codec.name, frame.data)
-        if keyframe and self.kind == "video":
-            self.keyframes_received += 1
+        if keyframe and self.kind == "video" and not self._packet_keyframes:
+            self.keyframes_received += 1  # VP8 keyframes are counted per packet already
         if not self._forwarding:
             return
         packet = av.Packet(frame.data)

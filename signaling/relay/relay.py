@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import Literal
 
 from aiohttp import web
 from aiortc import RTCIceServer, RTCSessionDescription
@@ -14,7 +15,12 @@ from signaling.relay.room import MAX_PARTICIPANTS, Participant, RelayError, Room
 
 
 class MediaRelay:
-    """Forwards each participant's audio and video to the others in the same visit."""
+    """Forwards each participant's audio and video to the others in the same visit.
+
+    `forwarding`: "packet" rewrites and forwards RTP packets, "frame" reassembles frames and
+    re-packetizes them; either falls back to transcoding for a leg whose codec differs
+    (forwarding.py says which path runs when). `forward=False` transcodes everything.
+    """
 
     def __init__(
         self,
@@ -22,12 +28,14 @@ class MediaRelay:
         ice_servers: Sequence[RTCIceServer],
         loopback: bool = False,
         forward: bool = True,
+        forwarding: Literal["packet", "frame"] = "packet",
         max_participants: int = MAX_PARTICIPANTS,
     ) -> None:
         # An explicit list, even empty: aiortc falls back to a public STUN server on None.
         self._ice_servers = list(ice_servers)
         self._loopback = loopback
         self._forward = forward
+        self._forwarding = forwarding
         self._max = max_participants
         self.rooms: dict[str, Room] = {}
 
@@ -37,6 +45,7 @@ class MediaRelay:
             ice_servers=relay_ice_servers(settings),
             loopback=settings.rtc_loopback,
             forward=forward,
+            forwarding=settings.relay_forwarding,
         )
 
     async def join(
@@ -57,6 +66,7 @@ class MediaRelay:
                 ice_servers=self._ice_servers,
                 loopback=self._loopback,
                 forward=self._forward,
+                forwarding=self._forwarding,
                 max_participants=self._max,
                 on_empty=self._forget_if_empty,
             )

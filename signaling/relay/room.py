@@ -27,7 +27,12 @@ from aiortc import (
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from signaling.relay import hooks
-from signaling.relay.forwarding import PublishedTrack, SlotTrack, can_forward
+from signaling.relay.forwarding import (
+    PublishedTrack,
+    SlotTrack,
+    can_forward,
+    can_forward_packets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +114,7 @@ class Room:
         ice_servers: Sequence[RTCIceServer],
         loopback: bool,
         forward: bool,
+        forwarding: str = "packet",
         max_participants: int = MAX_PARTICIPANTS,
         on_empty: Callable[[Room], None] | None = None,
     ) -> None:
@@ -118,6 +124,7 @@ class Room:
         self._ice_servers = list(ice_servers)
         self._loopback = loopback
         self._forward = forward
+        self._forwarding = forwarding
         self._max = max_participants
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -263,7 +270,7 @@ class Room:
                     participant.published[kind] = published
             slot = SlotTrack(kind, codec)
             transceiver.sender.replaceTrack(slot)
-            hooks.on_keyframe_request(transceiver.sender, slot.request_keyframe)
+            hooks.on_keyframe_request(transceiver.sender, slot.viewer_lost_picture)
         if self._loopback:
             hooks.offer_loopback_candidate(pc)
 
@@ -276,6 +283,7 @@ class Room:
             if transceiver.currentDirection in ("sendonly", "sendrecv") and transceiver.mid:
                 slots = participant.slots.setdefault(transceiver.kind, [])
                 slots.append((transceiver.mid, sending))
+                sending.attach_sender(transceiver)
             else:
                 sending.stop()
 
@@ -296,7 +304,16 @@ class Room:
     def _bind(
         self, slot: SlotTrack, source: PublishedTrack, publisher: Participant, viewer: Participant
     ) -> None:
+        """Which path runs (forwarding.py): packet when both legs agree on VP8 or Opus and the
+        relay forwards packets; frame when they agree but the relay forwards frames (or on
+        another common codec); transcode when the codecs differ or forwarding is off."""
         forward = self._forward and can_forward(source.codec, slot.codec)
+        path = "transcode"
+        if forward:
+            packets = self._forwarding == "packet"
+            path = (
+                "packet" if packets and can_forward_packets(source.codec, slot.codec) else "frame"
+            )
         if self._forward and not forward:
             logger.warning(
                 "transcoding %s from %s to %s: codecs %s and %s differ",
@@ -306,7 +323,7 @@ class Room:
                 source.codec.mimeType if source.codec else None,
                 slot.codec.mimeType if slot.codec else None,
             )
-        slot.bind(source, forward=forward)
+        slot.bind(source, path=path)
 
     async def _remove(self, participant_id: str) -> None:
         participant = self.participants.pop(participant_id)

@@ -72,15 +72,29 @@ async def test_patient_and_provider_see_and_hear_each_other(
         assert later["audioBytes"] > first["audioBytes"], (first, later)
         print(f"{remote} -> page: {later}")
 
-    # Chromium's VP8 went through the forwarding path: no decode, no encode on the relay.
+    # Chromium's VP8 and Opus went through the packet path: no frame assembled, no decode,
+    # no encode on the relay.
     for who in ("patient", "provider"):
         participant = relay.participant("visit-1", who)
         assert participant is not None
         for published in participant.published.values():
-            assert published.tap.frames_tapped > 0 and published.tap.frames_to_decoder == 0
+            assert published.packet_tap.packets > 0 and not published.packet_tap.full_receive
+            assert published.tap.frames_tapped == 0 and published.tap.frames_to_decoder == 0
         bound = [s for s in participant.all_slot_tracks() if s.source is not None]
         assert {s.kind for s in bound} == {"audio", "video"}
-        assert all(s.forwarding and s.frames_transcoded == 0 for s in bound)
+        assert all(s.path == "packet" and s.packets_forwarded > 0 for s in bound)
+        assert all(s.frames_transcoded == 0 for s in bound)
+
+    # The browsers read the relay's sender reports for what they receive, and estimate their
+    # own sending bandwidth from the relay's feedback.
+    for page, remote in ((patient, "provider"), (provider, "patient")):
+        await _wait_remote(
+            page,
+            remote,
+            lambda s: s["reportedSent"] > 0 and s["outgoingBitrate"] > 0,
+            10,
+            "sender reports and a bandwidth estimate",
+        )
 
     await relay.end("visit-1")
     for page in (patient, provider):

@@ -24,9 +24,24 @@ from aiortc import (
 )
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
-from aiortc.rtcrtpreceiver import RemoteStreamTrack
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpRtxParameters,
+)
+from aiortc.rtcrtpreceiver import NackGenerator, RemoteStreamTrack
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    wrap_rtx,
+)
 
 from signaling.relay import hooks
 from signaling.relay.forwarding import SlotTrack
@@ -150,3 +165,124 @@ async def test_loopback_hook_offers_127_0_0_1() -> None:
     await pc.setLocalDescription(await pc.createOffer())
     assert " 127.0.0.1 " in pc.localDescription.sdp
     await pc.close()
+
+
+# ---------------------------------------------------------------- the packet path
+
+
+async def test_packet_path_internals_exist() -> None:
+    transport = _transport()
+    assert list(inspect.signature(transport._handle_rtp_data).parameters) == [
+        "data",
+        "arrival_time_ms",
+    ]
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in (
+        inspect.getsource(RTCDtlsTransport._recv_next)
+    )
+    assert isinstance(transport._rtp_header_extensions_map, HeaderExtensionsMap)
+    assert list(inspect.signature(transport._rtp_router.route_rtp).parameters) == ["packet"]
+    assert list(inspect.signature(transport._send_rtp).parameters) == ["data"]
+
+    for kind, nack in (("video", NackGenerator), ("audio", type(None))):
+        receiver = RTCRtpReceiver(kind, transport)
+        assert isinstance(getattr(receiver, hooks.CODECS_ATTR), dict)
+        assert isinstance(getattr(receiver, hooks.REMOTE_STREAMS_ATTR), dict)
+        assert isinstance(getattr(receiver, hooks.ACTIVE_SSRC_ATTR), dict)
+        assert isinstance(getattr(receiver, hooks.NACK_GENERATOR_ATTR), nack)
+        assert getattr(receiver, hooks.RTCP_SSRC_ATTR) is None
+        estimator = getattr(receiver, hooks.BITRATE_ESTIMATOR_ATTR)
+        assert estimator is None or isinstance(estimator, RemoteBitrateEstimator)
+        assert receiver._enabled is True
+    assert list(inspect.signature(receiver._send_rtcp_nack).parameters) == [
+        "media_ssrc",
+        "lost",
+    ]
+    # The receiver-report loop reads the statistics the light path keeps.
+    assert "self.__remote_streams.items()" in inspect.getsource(RTCRtpReceiver._run_rtcp)
+
+    sender = RTCRtpSender("video", transport)
+    for name in (
+        hooks.SENDER_PACKET_COUNT_ATTR,
+        hooks.SENDER_OCTET_COUNT_ATTR,
+        hooks.SENDER_NTP_ATTR,
+        hooks.SENDER_RTP_TIMESTAMP_ATTR,
+    ):
+        assert sender.__dict__[name] == 0
+    assert isinstance(sender._rtx_ssrc, int)
+    assert list(inspect.signature(sender._retransmit).parameters) == ["sequence_number"]
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    sender_report = inspect.getsource(RTCRtpSender._run_rtcp)
+    assert "packet_count=self.__packet_count" in sender_report
+    assert "rtp_timestamp=self.__rtp_timestamp" in sender_report
+
+
+RTX = RTCRtpCodecParameters(
+    mimeType="video/rtx", clockRate=90000, payloadType=101, parameters={"apt": 100}
+)
+
+
+async def test_packet_tap_hands_on_packets_and_keeps_receiver_duties() -> None:
+    transport = _transport()
+    receiver = RTCRtpReceiver("video", transport)
+    receiver._track = RemoteStreamTrack(kind="video")
+    seen: list[tuple[int, bytes]] = []
+
+    async def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters, arrival: int) -> None:
+        seen.append((packet.sequence_number, packet.payload))
+
+    tap = hooks.install_packet_tap(receiver, on_packet)
+    params = RTCRtpReceiveParameters(codecs=[VP8, RTX])
+    params.encodings = [
+        RTCRtpDecodingParameters(ssrc=1234, payloadType=100, rtx=RTCRtpRtxParameters(ssrc=5678))
+    ]
+    await receiver.receive(params)
+    receiver._set_rtcp_ssrc(42)
+    sent: list[Any] = []
+
+    async def send_rtcp(packet: Any) -> None:
+        sent.append(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+    try:
+        frame = b"\x00" + b"k" * 20
+        for sequence in (1, 2, 4):  # 3 is lost
+            data = _vp8_rtp(sequence, 3000 * sequence, frame, marker=1).serialize()
+            await transport._handle_rtp_data(data, arrival_time_ms=0)
+        assert [s for s, _ in seen] == [1, 2, 4]
+        assert seen[0][1] == b"\x10" + frame  # the payload as sent, descriptor and all
+        nacks = [p for p in sent if isinstance(p, RtcpRtpfbPacket)]
+        assert len(nacks) == 1 and nacks[0].lost == [3] and nacks[0].media_ssrc == 1234
+        assert tap.nacks_sent == 1
+
+        # The retransmission (RTX) is unwrapped and handed on as the original packet.
+        rtx = wrap_rtx(_vp8_rtp(3, 9000, frame, marker=1), 101, 77, 5678)
+        await transport._handle_rtp_data(rtx.serialize(), arrival_time_ms=0)
+        assert seen[-1][0] == 3 and tap.retransmissions_received == 1
+
+        # No frame was assembled (no jitter buffer on the light path); statistics were kept.
+        # (aiortc's receiver-report loop sends these to the publisher.)
+        streams = getattr(receiver, hooks.REMOTE_STREAMS_ATTR)
+        assert streams[1234].packets_received == 3 and streams[1234].packets_lost == 1
+        assert receiver.getSynchronizationSources()
+    finally:
+        await receiver.stop()
+        hooks.remove_packet_tap(receiver)
+
+
+async def test_viewer_nacks_and_sender_reports_go_through_the_hooks() -> None:
+    sender = RTCRtpSender("video", _transport())
+    asked: list[int] = []
+
+    async def answer(sequence: int) -> bool:
+        asked.append(sequence)
+        return True
+
+    hooks.on_nack(sender, answer)
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+    nack.lost = [10, 11]
+    await sender._handle_rtcp_packet(nack)
+    assert asked == [10, 11]
+
+    hooks.record_sent(sender, ntp=123 << 32, rtp_timestamp=9000, octets=1000)
+    [outbound] = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+    assert outbound.packetsSent == 1 and outbound.bytesSent == 1000

@@ -19,8 +19,10 @@ ROOM = "visit-1"
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[MediaRelay]:
-    relay = MediaRelay(ice_servers=[], loopback=True)
+async def relay(request: pytest.FixtureRequest) -> AsyncIterator[MediaRelay]:
+    # Packet forwarding (the default) unless a test asks for the frame path.
+    forwarding = getattr(request, "param", "packet")
+    relay = MediaRelay(ice_servers=[], loopback=True, forwarding=forwarding)
     yield relay
     await relay.close()
 
@@ -37,6 +39,7 @@ def _slots(relay: MediaRelay, who: str) -> list[SlotTrack]:
     return participant.all_slot_tracks()
 
 
+@pytest.mark.parametrize("relay", ["packet", "frame"], indirect=True)
 async def test_two_participants_see_and_hear_each_other_without_transcoding(
     relay: MediaRelay, peers: Peers
 ) -> None:
@@ -49,18 +52,23 @@ async def test_two_participants_see_and_hear_each_other_without_transcoding(
         await wait_for(lambda a=audio: a.frames >= 50, 10, f"{viewer.name}'s audio frames")
         assert video.width == 640
 
-    # The relay handed on packets only: nothing went to a decoder, nothing was encoded.
+    # The relay handed on packets or encoded frames: nothing was decoded or encoded. On the
+    # packet path aiortc's jitter buffer never even assembled a frame.
+    packet_path = relay._forwarding == "packet"
     for who in ("patient", "provider"):
         participant = relay.participant(ROOM, who)
         assert participant is not None
         for published in participant.published.values():
-            assert published.tap.frames_tapped > 0
+            assert published.packet_tap.packets > 0
+            assert published.packet_tap.full_receive is not packet_path
+            assert (published.tap.frames_tapped == 0) is packet_path
             assert published.tap.frames_to_decoder == 0
             assert published.tap.decode is False
         bound = [s for s in participant.all_slot_tracks() if s.source is not None]
         assert {s.kind for s in bound} == {"audio", "video"}
         for slot in bound:
             assert slot.forwarding
+            assert slot.path == relay._forwarding
             assert slot.packets_forwarded > 0
             assert slot.frames_transcoded == 0
 
@@ -269,7 +277,7 @@ class _Source:
     def __init__(self) -> None:
         self.keyframe_requests = 0
 
-    def subscribe(self, slot: SlotTrack, *, forward: bool) -> None:
+    def subscribe(self, slot: SlotTrack, *, path: str) -> None:
         pass
 
     def unsubscribe(self, slot: SlotTrack) -> None:
@@ -288,7 +296,7 @@ async def test_a_viewer_whose_connection_comes_up_starts_from_the_keyframe_alrea
     keyframe, delta = b"\x00keyframe", b"\x01delta"
     slot = SlotTrack("video")
     source = _Source()
-    slot.bind(source, forward=True)  # type: ignore[arg-type]
+    slot.bind(source, path="frame")  # type: ignore[arg-type]
     asked = source.keyframe_requests
     for data, is_key in ((delta, False), (keyframe, True), (delta, False), (delta, False)):
         slot.push_packet(_packet(data), is_key)
@@ -300,7 +308,7 @@ async def test_a_viewer_whose_connection_comes_up_starts_from_the_keyframe_alrea
 
     # Without a queued keyframe, the viewer waits for a fresh one, asked for at once.
     other = SlotTrack("video")
-    other.bind(source, forward=True)  # type: ignore[arg-type]
+    other.bind(source, path="frame")  # type: ignore[arg-type]
     before = source.keyframe_requests
     reader = asyncio.ensure_future(other.recv())
     await asyncio.sleep(0)

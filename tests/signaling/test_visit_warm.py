@@ -76,7 +76,7 @@ async def test_a_warm_connection_gets_no_media_until_its_patient_enters_their_vi
         def provider_frames() -> Any:
             published = relay.participant(visit_id, provider_id)
             video = published.published.get("video") if published else None
-            return video is not None and video.tap.frames_tapped >= 30
+            return video is not None and video.packet_tap.packets >= 30
 
         await wait_for(provider_frames, 15, "the provider's picture reaching the relay")
         # Admitted but not yet entered (A), or never admitted (B): not one RTP packet.
@@ -222,7 +222,7 @@ async def test_a_providers_warm_connection_gets_no_media_until_they_enter_their_
         def patient_frames() -> Any:
             published = relay.participant(visit_id, patient_id)
             video = published.published.get("video") if published else None
-            return video is not None and video.tap.frames_tapped >= 30
+            return video is not None and video.packet_tap.packets >= 30
 
         await wait_for(patient_frames, 15, "the patient's picture reaching the relay")
         # Warm, admitting or not: not one RTP packet before entering.

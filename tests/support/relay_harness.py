@@ -80,15 +80,27 @@ harness.remote = async (remoteId) => {
   const current = await fetch(`layout?${query}`);
   if (current.ok) harness.layout = await current.json();
   const mids = Object.entries(harness.layout).filter(([, id]) => id === remoteId).map(([m]) => m);
-  const out = { videoWidth: 0, framesDecoded: 0, audioBytes: 0 };
+  const out = {
+    videoWidth: 0, framesDecoded: 0, audioBytes: 0, reportedSent: 0, outgoingBitrate: 0,
+  };
   for (const el of document.querySelectorAll("video")) {
     if (mids.includes(el.dataset.mid)) out.videoWidth = Math.max(out.videoWidth, el.videoWidth);
   }
   const stats = await harness.pc.getStats();
+  const ours = new Set();
   stats.forEach((s) => {
     if (s.type !== "inbound-rtp" || !mids.includes(s.mid)) return;
+    ours.add(s.remoteId);
     if (s.kind === "video") out.framesDecoded += s.framesDecoded || 0;
     if (s.kind === "audio") out.audioBytes += s.bytesReceived || 0;
+  });
+  stats.forEach((s) => {
+    // The relay's sender reports for these streams, as the browser read them.
+    if (s.type === "remote-outbound-rtp" && ours.has(s.id)) out.reportedSent += s.packetsSent || 0;
+    // The browser's own bandwidth estimate, fed by the relay's feedback (REMB, reports).
+    if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
+      out.outgoingBitrate = Math.max(out.outgoingBitrate, s.availableOutgoingBitrate);
+    }
   });
   return out;
 };
