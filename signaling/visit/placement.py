@@ -3,14 +3,14 @@ the endpoint that names a visit's owner (app/web/nodes.py keeps the registry and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from app.web.nodes import NODE, NodeLoad, place_visit
 from signaling.relay.relay import MEDIA_RELAY
-from signaling.server import node_socket_path
 from signaling.visit.attendees import visit_attendee
+from signaling.visit.routing import placement_public
 
 routes = web.RouteTableDef()
 
@@ -28,14 +28,19 @@ def node_load(app: web.Application, joined: Callable[[], set[str]]) -> NodeLoad:
     return NodeLoad(frozenset(live), participants)
 
 
-def setup_placement(app: web.Application, joined: Callable[[], set[str]]) -> None:
+def setup_placement(
+    app: web.Application,
+    joined: Callable[[], set[str]],
+    close_sockets: Callable[[str], Awaitable[None]],
+) -> None:
     """This node reports its visits; a visit placed elsewhere (this node froze and lost its
-    lease) is let go here, and its pages reconnect."""
+    lease) is let go here: its relay room ends and its sockets close, so its pages reconnect."""
     node = app[NODE]
     node.load = lambda: node_load(app, joined)
 
     async def let_go(visit_id: str) -> None:
         await app[MEDIA_RELAY].end(visit_id)
+        await close_sockets(visit_id)
 
     node.on_lost.append(let_go)
     app.add_routes(routes)
@@ -47,5 +52,4 @@ async def visit_placement(request: web.Request) -> web.Response:
     proxy routes to it; 503 `try_again` while the registry (Redis) is out."""
     who = await visit_attendee(request)
     placement = await place_visit(request.app, who.visit.id)
-    body = placement.public() | {"socket_path": node_socket_path(placement.node_id)}
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(placement_public(placement), headers={"Cache-Control": "no-store"})
