@@ -308,7 +308,6 @@ async def test_sigterm_drains_live_visits_go_on_new_ones_go_elsewhere_then_exit_
 async def _sigterm_drains(a: Server, b: Server, http, waiting, sockets, provider) -> None:
     """SIGTERM node-a, the owner of the provider's live visit; node-b serves."""
 
-    started = time.monotonic()
     server_process(a).send_signal(signal.SIGTERM)
     status, body = await wait_for(
         lambda: _draining(http, a.url), 10, "node-a's /readyz to say draining"
@@ -331,7 +330,7 @@ async def _sigterm_drains(a: Server, b: Server, http, waiting, sockets, provider
     await provider.client.disconnect()
     code = await asyncio.to_thread(server_process(a).wait, 30)
     assert code == 0
-    assert time.monotonic() - started < 30
+    assert "node node-a drained: no live visit left; exiting" in a.log.read_text()
 
 
 @pytest.mark.multiprocess
@@ -348,12 +347,10 @@ async def test_a_drain_ends_at_its_timeout_with_a_visit_still_live(
             await wait_for(
                 lambda: _entry_has(env_a, "node-a", lambda e: e["visits"] == 1), 10, "load"
             )
-            started = time.monotonic()
             server_process(a).send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(server_process(a).wait, 30)
-            elapsed = time.monotonic() - started
         assert code == 0
-        assert 2 <= elapsed < 15
+        assert "node node-a drain timeout: exiting with 1 visits still live" in a.log.read_text()
 
 
 @pytest.mark.multiprocess
@@ -474,16 +471,13 @@ async def test_when_the_owner_dies_the_visit_is_placed_again_on_a_live_node(
                 first = await resp.json()
             owner, other = (a, b) if first["node"] == "node-a" else (b, a)
 
-            killed = time.monotonic()
             server_process(owner).send_signal(signal.SIGKILL)
             second = await wait_for(
                 lambda: _placed_elsewhere(http, other.url, visit_id, first["node"]),
                 15,
                 "the visit to be placed on the live node",
             )
-            elapsed = time.monotonic() - killed
         assert second["epoch"] == first["epoch"] + 1 and second["url"] == other.url
-        assert elapsed < 12  # the dead node's entry goes stale after 5 s
 
 
 async def _placed_elsewhere(http: aiohttp.ClientSession, base: str, visit_id: str, dead: str):
