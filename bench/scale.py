@@ -43,8 +43,14 @@ The figures (the last line is one JSON object with all of them):
   places the visit on a live node, reconnect, offer again, and the relay forwards the other's
   keyframe). `failover_p50_s` / `failover_p95_s` are over all those visits of all kills
   (`failover_samples` of them); `failover_last_visit_p50_s` is, per kill, the time until the
-  last of the killed node's visits had video again. Between kills a replacement node starts
-  with the same id and port (as a container restart would), so there are always three nodes.
+  last of the killed node's visits had video again. A replacement node with the same id and
+  port starts right after each kill (as a container's restart policy would; it boots slower
+  than the visits move, so they go to the two others) and the next kill waits until it is
+  ready, so there are three nodes at each kill. A participant whose peer connection fails
+  offers again on the same socket, as the page does (`reoffers_*`); `reconnects_before_kills`
+  counts sockets that dropped with no kill (a stalled server), which should be 0.
+  `failover_kills` is how many kills ran: no new kill starts once the time budget (`--budget`,
+  540 s, less 90 s kept for the drain and the stop) is spent, so the whole run stays bounded.
 - drain: the node owning the most live visits gets SIGTERM. While it drains, `/readyz` must say
   so, its visits must keep receiving video (`drain_visits_kept_video`), and the spare visit,
   placed through the proxy, must go to another node (`drain_new_visit_elsewhere`). Then, at
@@ -52,6 +58,9 @@ The figures (the last line is one JSON object with all of them):
   time from SIGTERM to the process's exit under that condition (`drain_condition`:
   "visits_ended"; the drain timeout, OPENCONSULT_DRAIN_TIMEOUT_SECONDS=60, was not what ended
   it), and `drain_exit_after_last_visit_end_s` the part after the last visit ended.
+
+`bench_loop_lag_p99_ms` / `_max_ms`: how late this process's own event loop ran while it
+played the 60 participants (large values mean the synthetic side, not the servers, was slow).
 
 `--quick` runs 6 visits, 2 kills and fewer samples, for a try in about a minute.
 """
@@ -63,6 +72,7 @@ import asyncio
 import contextlib
 import fractions
 import json
+import logging
 import os
 import random
 import secrets
@@ -396,6 +406,8 @@ class Retry(Exception):
 
 @dataclass
 class Participant:
+    """One side of a visit, behaving as the visit page does (frontend/static/js/visit/)."""
+
     visit: SeededVisit
     role: str  # "patient" or "provider"
     cluster: Cluster
@@ -403,13 +415,16 @@ class Participant:
     node: str | None = None
     client: socketio.AsyncClient | None = None
     peer: ClientPeer | None = None
-    connected_at: float = 0.0  # when the current peer connection was made (monotonic)
-    first_frame_at: float | None = None  # first video frame on the current connection
-    frames: int = 0  # video frames received on the current connection
+    generation: int = 0  # of the current peer connection; an older one's events are ignored
+    connected_at: float = 0.0  # when the current socket joined the visit (monotonic)
+    first_frame_at: float | None = None  # first video frame on the current peer connection
+    frames: int = 0  # video frames received on the current peer connection
     done: bool = False  # the visit ended or the bench is closing: no more reconnecting
     joining: bool = False
-    recovering: asyncio.Task[None] | None = None
-    leaving: asyncio.Task[None] | None = None
+    ended: bool = False  # the visit's "ended" reached this participant
+    reconnects: int = 0  # sockets opened again after one dropped
+    reoffers: int = 0  # new peer connections on the same socket after one failed
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -418,13 +433,20 @@ class Participant:
             return {"Cookie": f"oc_patient={self.visit.patient_cookie}"}
         return {"Authorization": f"Bearer {self.visit.provider_token}"}
 
-    def _frame(self) -> None:
+    def _frame(self, generation: int) -> None:
+        if generation != self.generation:
+            return
         self.frames += 1
         if self.first_frame_at is None:
             self.first_frame_at = time.monotonic()
 
     def has_video_since(self, moment: float) -> bool:
         return self.first_frame_at is not None and self.connected_at >= moment
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def placement(self) -> dict[str, Any]:
         url = f"{self.cluster.entry()}/api/visits/{self.visit.id}/placement"
@@ -470,13 +492,13 @@ class Participant:
         @client.on("ended", namespace="/visit")  # type: ignore[misc]
         def on_ended(data: Any = None) -> None:
             # As the page does: it closes its peer connection and its socket.
-            self.done = True
-            self.leaving = asyncio.ensure_future(self._drop())
+            self.done = self.ended = True
+            self._spawn(self._drop())
 
         @client.on("disconnect", namespace="/visit")  # type: ignore[misc]
         def on_disconnect(*args: Any) -> None:
             if client is self.client and not self.done and not self.joining:
-                self.recovering = asyncio.ensure_future(self._recover())
+                self._spawn(self._recover())
 
         try:
             await asyncio.wait_for(
@@ -497,22 +519,68 @@ class Participant:
             raise Retry(f"connect to {placement['node']}: {exc}") from None
         self.client = client
         self.node = str(placement["node"])
-        self.first_frame_at, self.frames = None, 0
         self.connected_at = time.monotonic()
-        self.peer = synthetic_peer(self.role, self.gop, self._frame)
-        await self.peer.pc.setLocalDescription(await self.peer.pc.createOffer())
+        await self._offer()
+
+    async def _offer(self) -> None:
+        """A new peer connection (closing the last one) offered over the socket."""
+        client = self.client
+        assert client is not None
+        self.generation += 1
+        generation = self.generation
+        old, self.peer = (
+            self.peer,
+            synthetic_peer(self.role, self.gop, lambda: self._frame(generation)),
+        )
+        peer = self.peer
+        self.first_frame_at, self.frames = None, 0
+        if old is not None:
+            await old.close()
+
+        @peer.pc.on("connectionstatechange")  # type: ignore[misc]
+        def on_state() -> None:
+            # The page: a failed connection is offered again after 0.5 s, one that stays
+            # "disconnected" for 1.5 s too (aiortc has no ICE restart).
+            if peer.pc.connectionState == "failed":
+                self._spawn(self._offer_again(generation, 0.5))
+            elif peer.pc.connectionState == "disconnected":
+                self._spawn(self._offer_again(generation, 1.5))
+
+        await peer.pc.setLocalDescription(await peer.pc.createOffer())
         try:
             answer = await client.call(
-                "offer", {"sdp": self.peer.pc.localDescription.sdp}, namespace="/visit", timeout=20
+                "offer", {"sdp": peer.pc.localDescription.sdp}, namespace="/visit", timeout=15
             )
         except socketio.exceptions.SocketIOError as exc:
             raise Retry(f"offer to {self.node}: {type(exc).__name__}") from None
         if not isinstance(answer, dict) or "sdp" not in answer:
             raise Retry(f"offer to {self.node}: {answer}")
-        await self.peer.answered(answer["sdp"])
+        if generation == self.generation:
+            await peer.answered(answer["sdp"])
+
+    async def _offer_again(self, generation: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        peer = self.peer
+        if (
+            generation != self.generation
+            or self.done
+            or self.joining
+            or peer is None
+            or peer.pc.connectionState == "connected"
+            or self.client is None
+            or not self.client.connected
+        ):
+            return  # superseded, recovered, or the socket's own recovery takes over
+        self.reoffers += 1
+        try:
+            await self._offer()
+        except Retry as exc:
+            self.errors.append(str(exc))
+            self._spawn(self._offer_again(self.generation, 2.0))  # the page waits 2 s
 
     async def _recover(self) -> None:
         """The socket dropped (its node died or let the visit go): what the page does."""
+        self.reconnects += 1
         await self._drop()
         with contextlib.suppress(RuntimeError):
             await self.join()
@@ -520,22 +588,24 @@ class Participant:
     async def _drop(self) -> None:
         client, peer = self.client, self.peer
         self.client, self.peer, self.node = None, None, None
+        self.generation += 1
         if peer is not None:
             await peer.close()
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect()
 
-    async def call(self, event: str, data: Any) -> Any:
+    async def emit(self, event: str, data: Any) -> None:
         assert self.client is not None
-        return await self.client.call(event, data, namespace="/visit", timeout=10)
+        await self.client.emit(event, data, namespace="/visit")
 
     async def close(self) -> None:
         self.done = True
-        if self.recovering is not None and not self.recovering.done():
-            self.recovering.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.recovering
+                await task
         await self._drop()
 
 
@@ -683,17 +753,29 @@ async def round_trips(cluster: Cluster, visits: list[LiveVisit], samples: int) -
 
 
 async def failovers(
-    cluster: Cluster, visits: list[LiveVisit], kills: int, rng: random.Random
+    cluster: Cluster, visits: list[LiveVisit], kills: int, rng: random.Random, stop_by: float
 ) -> dict[str, Any]:
+    """Kill -9 a random live visit's owner, `kills` times (fewer if `stop_by` passes first)."""
     samples: list[float] = []
     last_per_kill: list[float] = []
     failed = 0
+    done = 0
     for k in range(kills):
+        if time.monotonic() > stop_by:
+            print(f"time budget spent: {k} kills of {kills}", flush=True)
+            break
+        done += 1
         chosen = rng.choice([v for v in visits if v.node is not None])
         victim = cluster.nodes[str(chosen.node)]
         affected = [v for v in visits if v.node == victim.id]
+        if not victim.alive():
+            raise RuntimeError(f"{victim.id} is not running")
         killed_at = time.monotonic()
         victim.signal(signal.SIGKILL)
+        await asyncio.to_thread(victim.proc.wait, 10)  # type: ignore[union-attr]
+        # A replacement with the same id and port starts at once, as a container's restart
+        # policy would start it; it takes longer to boot than the visits take to move.
+        victim.start()
         recovered: dict[int, float] = {}
         deadline = killed_at + FAILOVER_LIMIT_S
         while len(recovered) < len(affected) and time.monotonic() < deadline:
@@ -702,6 +784,15 @@ async def failovers(
                     recovered[i] = max(p.first_frame_at or 0.0 for p in visit.both) - killed_at
             await asyncio.sleep(0.02)
         failed += len(affected) - len(recovered)
+        for i, visit in enumerate(affected):
+            if i not in recovered:
+                for who in visit.both:
+                    state = who.peer.pc.connectionState if who.peer else "no peer"
+                    print(
+                        f"  no video: {who.role} of {visit.seeded.id[:8]} on {who.node}, "
+                        f"peer {state}, frames {who.frames}, last errors {who.errors[-2:]}",
+                        flush=True,
+                    )
         times = sorted(recovered.values())
         samples += times
         if times:
@@ -712,11 +803,10 @@ async def failovers(
             f"{', '.join(f'{t:.2f}' for t in times)} s" + (f"; {lost} failed" if lost else ""),
             flush=True,
         )
-        await asyncio.to_thread(victim.proc.wait, 10)  # type: ignore[union-attr]
-        victim.start()  # a replacement with the same id and port, as a container restart
         await victim.ready(cluster.http)
+        print(f"{victim.id} replaced, ready {time.monotonic() - killed_at:.1f} s after", flush=True)
     return {
-        "failover_kills": kills,
+        "failover_kills": done,
         "failover_samples": len(samples),
         "failover_failed": failed,
         "failover_p50_s": round(statistics.median(samples), 3) if samples else None,
@@ -756,9 +846,10 @@ async def drain(
         for p in v.both:
             p.done = True  # the visit ends: nobody reconnects
     for v in draining:
-        ack = await v.provider.call("end", {})
-        if not (isinstance(ack, dict) and ack.get("ok")):
-            raise RuntimeError(f"end answered {ack}")
+        # As the provider's End button: the "ended" broadcast may close the socket before the
+        # acknowledgement arrives, so the broadcast reaching both is what counts.
+        await v.provider.emit("end", {})
+    await wait_for(lambda: all(p.ended for v in draining for p in v.both), 20, "the visits to end")
     last_end = time.monotonic()
     assert node.proc is not None
     code = await asyncio.to_thread(node.proc.wait, DRAIN_TIMEOUT_S + 30)
@@ -792,8 +883,36 @@ def proxy_for(nodes: dict[str, NodeProcess]) -> Iterator[Any]:
         yield proxy
 
 
+class LoopLag:
+    """How late this process's event loop wakes up (the synthetic side's own saturation)."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            self.lags_ms.append((time.monotonic() - before - 0.1) * 1000)
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._watch())
+
+    def figures(self) -> dict[str, Any]:
+        if self.task is not None:
+            self.task.cancel()
+        if not self.lags_ms:
+            return {}
+        return {
+            "bench_loop_lag_p99_ms": round(percentile(self.lags_ms, 0.99), 1),
+            "bench_loop_lag_max_ms": round(max(self.lags_ms), 1),
+        }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
+    lag = LoopLag()
     gop = encode_gop()
     result: dict[str, Any] = {"nodes": len(NODE_IDS), "visits": args.visits}
     async with scratch_database(args.postgres) as url:
@@ -817,6 +936,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         cluster = Cluster(nodes, proxy, http)
                         result["proxy"] = "nginx" if proxy is not None else None
                         print(f"nodes up in {time.monotonic() - started:.1f} s", flush=True)
+                        lag.start()
                         visits, join_times = await start_visits(
                             cluster, seeded, gop, args.concurrency
                         )
@@ -830,10 +950,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             f"to the owner {result['owner_rtt_p50_ms']} ms",
                             flush=True,
                         )
+                        result["reconnects_before_kills"] = sum(
+                            p.reconnects for v in visits for p in v.both
+                        )
+                        result["reoffers_before_kills"] = sum(
+                            p.reoffers for v in visits for p in v.both
+                        )
                         rng = random.Random(11)
-                        result |= await failovers(cluster, visits, args.kills, rng)
+                        # What is left of the time budget, less what the drain and the stop take.
+                        stop_by = started + args.budget - 90
+                        result |= await failovers(cluster, visits, args.kills, rng, stop_by)
                         result |= await drain(cluster, visits, spare, gop, args.drain_hold)
                         print(f"drain: {result['drain_s']} s", flush=True)
+                        result["reoffers_total"] = sum(p.reoffers for v in visits for p in v.both)
                         for visit in visits:
                             await visit.close()
             finally:
@@ -845,17 +974,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         node.signal(signal.SIGTERM)
                 for node in nodes.values():
                     node.stop()
+    result |= lag.figures()
     result["bench_seconds"] = round(time.monotonic() - started, 1)
     return result
 
 
 def main() -> None:
+    # A client socket whose server stalls logs this before its disconnect, which the bench
+    # counts (reconnects_before_kills); one line each would bury the progress lines.
+    logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--visits", type=int, default=30)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--rtt-samples", type=int, default=10, help="per visit and route")
     parser.add_argument("--concurrency", type=int, default=5, help="visits started at once")
     parser.add_argument("--drain-hold", type=float, default=3.0)
+    parser.add_argument(
+        "--budget", type=float, default=540, help="seconds; no new kill starts past it less 90 s"
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"),
