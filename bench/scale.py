@@ -389,6 +389,8 @@ class Cluster:
         if self.proxy is not None:
             return str(self.proxy.url)
         live = [n for n in self.nodes.values() if n.alive()]
+        if not live:
+            raise Retry("no node is running")
         self._turn += 1
         return live[self._turn % len(live)].url
 
@@ -653,23 +655,19 @@ def spread(visits: list[LiveVisit]) -> dict[str, Any]:
     }
 
 
-async def start_visits(
-    cluster: Cluster, seeded: list[SeededVisit], gop: Sequence[bytes], concurrency: int
-) -> tuple[list[LiveVisit], list[float]]:
-    visits = [
-        LiveVisit(
-            s,
-            Participant(s, "patient", cluster, gop),
-            Participant(s, "provider", cluster, gop),
-        )
-        for s in seeded
-    ]
+async def start_visits(visits: list[LiveVisit], concurrency: int) -> list[float]:
+    """Start the visits `concurrency` at a time; each one's seconds to video on both sides."""
     times: list[float] = []
+    started = time.monotonic()
     for first in range(0, len(visits), concurrency):
         wave = visits[first : first + concurrency]
         times += await asyncio.gather(*(v.start() for v in wave))
-        print(f"visits with video: {len(times)}/{len(visits)}", flush=True)
-    return visits, times
+        print(
+            f"visits with video: {len(times)}/{len(visits)} after "
+            f"{time.monotonic() - started:.1f} s",
+            flush=True,
+        )
+    return times
 
 
 async def probe_socket(
@@ -937,9 +935,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         result["proxy"] = "nginx" if proxy is not None else None
                         print(f"nodes up in {time.monotonic() - started:.1f} s", flush=True)
                         lag.start()
-                        visits, join_times = await start_visits(
-                            cluster, seeded, gop, args.concurrency
-                        )
+                        visits += [
+                            LiveVisit(
+                                s,
+                                Participant(s, "patient", cluster, gop),
+                                Participant(s, "provider", cluster, gop),
+                            )
+                            for s in seeded
+                        ]
+                        join_times = await start_visits(visits, args.concurrency)
                         result |= spread(visits)
                         result["join_to_video_p50_s"] = round(statistics.median(join_times), 3)
                         result["join_to_video_p95_s"] = round(percentile(join_times, 0.95), 3)
@@ -965,6 +969,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         result["reoffers_total"] = sum(p.reoffers for v in visits for p in v.both)
                         for visit in visits:
                             await visit.close()
+            except BaseException:
+                for node in nodes.values():
+                    print(f"--- {node.id} log:\n{tail(node.log, 30)}", file=sys.stderr)
+                for visit in visits:
+                    for who in visit.both:
+                        if who.errors or who.first_frame_at is None:
+                            print(
+                                f"{who.role} of {visit.seeded.id[:8]} on {who.node}: "
+                                f"frames {who.frames}, errors {who.errors[-3:]}",
+                                file=sys.stderr,
+                            )
+                raise
             finally:
                 for visit in visits:
                     with contextlib.suppress(Exception):
