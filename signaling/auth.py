@@ -11,9 +11,10 @@ from app.core.models import Role
 from app.web.identity import Staff, optional_staff
 
 
-def refused(code: str, message: str) -> Refused:
-    """A connection refusal whose code and message reach the browser (`connect_error` data)."""
-    return Refused(message, {"code": code, "message": message})
+def refused(code: str, message: str, **extra: Any) -> Refused:
+    """A connection refusal whose code and message (and `extra` fields) reach the browser
+    (`connect_error` data)."""
+    return Refused(message, {"code": code, "message": message, **extra})
 
 
 def request_of(environ: dict[str, Any]) -> web.Request:

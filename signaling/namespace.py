@@ -25,11 +25,19 @@ LIFECYCLE_EVENTS = frozenset({"connect", "disconnect"})
 LOG_LIMITED_EVERY = 60.0  # seconds between two "rate limited" log lines of one socket
 
 
-def error_ack(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    """What an event handler answers when it refuses: the HTTP API's error shape."""
+def error_ack(
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    detail: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """What an event handler answers when it refuses: the HTTP API's error shape (with the
+    error's machine-readable detail, e.g. where a visit runs)."""
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
+    if detail:
+        body.update(detail)
     return {"error": body}
 
 
@@ -158,7 +166,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             return await super().trigger_event(event, *args)
         except DomainError as exc:
-            return error_ack(exc.code, exc.message, exc.fields)
+            return error_ack(exc.code, exc.message, exc.fields, exc.detail)
         except TypeError:
             log.warning("wrong arguments for %r from %s on %s", event, sid, self.namespace)
             return error_ack("invalid_payload", "This event takes one JSON object.")

@@ -24,8 +24,9 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -64,6 +65,7 @@ class NodeInfo:
     participants: int
     cpu: float
     at: float  # wall-clock time of the entry
+    visit_ids: tuple[str, ...] = ()  # the live visits themselves (placement counts them once)
 
     def fresh(self, now: float) -> bool:
         return now - self.at < STALE_SECONDS
@@ -168,9 +170,12 @@ class NodeRegistry:
     return 1
     """
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, probe: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.probe = probe or reachable  # whether an owner's internal URL answers
         self._place = redis.register_script(self._PLACE)
         self._renew = redis.register_script(self._RENEW)
 
@@ -197,6 +202,7 @@ class NodeRegistry:
             "participants": load.participants,
             "cpu": node.cpu(),
             "at": time.time(),
+            "visit_ids": sorted(load.visits),
         }
         await self.redis.hset(self.nodes_key, node.id, json.dumps(entry))
 
@@ -210,8 +216,10 @@ class NodeRegistry:
         found, gone = [], []
         for key, value in raw.items():
             try:
-                info = NodeInfo(**json.loads(value))
-            except (ValueError, TypeError):
+                fields = json.loads(value)
+                fields["visit_ids"] = tuple(fields.get("visit_ids", ()))
+                info = NodeInfo(**fields)
+            except (ValueError, TypeError, AttributeError):
                 gone.append(key)
                 continue
             if info.fresh(now):
@@ -232,25 +240,67 @@ class NodeRegistry:
         value = await self.redis.get(self._owner_key(visit_id))
         return _placement(value) if value is not None else None
 
+    def _placed_key(self, node_id: str) -> str:
+        return f"{self.prefix}node-placed:{node_id}"
+
     async def place(self, visit_id: str, node: Node) -> Placement:
-        """The visit's owner: the current one while its lease holds and its node is fresh,
-        else the least-loaded serving node, claimed atomically (one winner among racers)."""
+        """The visit's owner: the current one while its lease holds, its node is fresh and
+        answers a connection, else the least-loaded serving node, claimed atomically (one
+        winner among racers). A dead owner (kill -9) is seen at once by the probe, not after
+        its entry goes stale."""
         seen = await self.redis.get(self._owner_key(visit_id))
         nodes = await self.nodes()
         alive = {n.id for n in nodes}
-        if seen is not None and _placement(seen).node_id in alive:
-            return _placement(seen)
-        serving = [n for n in nodes if n.state == SERVING]
+        dead: set[str] = set()
+        current = _placement(seen) if seen is not None else None
+        if current is not None:
+            if current.node_id in alive and (
+                current.node_id == node.id or await self.probe(current.url)
+            ):
+                return self._noted(visit_id, current, node)
+            dead.add(current.node_id)
+            log.warning(
+                "visit %s: its node %s is gone; placing it again", visit_id, current.node_id
+            )
+        serving = [n for n in nodes if n.state == SERVING and n.id not in dead]
         if not serving:
             raise TryAgain("No video node can take this visit right now; try again shortly.")
-        chosen = min(serving, key=lambda n: (n.participants, n.visits, n.cpu, n.id))
+        load = await self._load(serving)
+        chosen = min(serving, key=lambda n: (*load[n.id], n.cpu, n.id))
         value = await self._place(
             keys=[self._owner_key(visit_id), self._epoch_key(visit_id)],
             args=[seen or b"", chosen.id, int(LEASE_SECONDS * 1000), chosen.url],
         )
         placement = _placement(value)
+        if current is None or placement.epoch != current.epoch:
+            # A visit counts on its node from its placement, before anyone's media flows.
+            await self.redis.zadd(self._placed_key(placement.node_id), {visit_id: time.time()})
+        return self._noted(visit_id, placement, node)
+
+    async def _load(self, nodes: list[NodeInfo]) -> dict[str, tuple[int, int]]:
+        """Per node: its participants plus two for each visit placed there in the last lease
+        that has nobody in it yet (a patient and a provider are on their way), and its visits
+        (live or just placed)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for n in nodes:
+            pipe.zremrangebyscore(self._placed_key(n.id), "-inf", now - LEASE_SECONDS)
+            pipe.zrange(self._placed_key(n.id), 0, -1)
+        answers = await pipe.execute()
+        load = {}
+        for n, placed in zip(nodes, answers[1::2], strict=True):
+            pending = {v.decode() if isinstance(v, bytes) else v for v in placed}
+            pending -= set(n.visit_ids)
+            load[n.id] = (n.participants + 2 * len(pending), n.visits + len(pending))
+        return load
+
+    @staticmethod
+    def _noted(visit_id: str, placement: Placement, node: Node) -> Placement:
+        """This node keeps (and renews) the lease of a visit placed on it, by whichever node."""
         if placement.node_id == node.id:
-            node.owned[visit_id] = (placement.epoch, time.monotonic())
+            held = node.owned.get(visit_id)
+            if held is None or held[0] != placement.epoch:
+                node.owned[visit_id] = (placement.epoch, time.monotonic())
         return placement
 
     async def renew(self, node: Node, live: Collection[str]) -> list[str]:
@@ -270,6 +320,26 @@ class NodeRegistry:
                 del node.owned[visit_id]
                 lost.append(visit_id)
         return lost
+
+
+PROBE_SECONDS = 1.0
+
+
+async def reachable(url: str) -> bool:
+    """Whether a node's internal address accepts a connection within PROBE_SECONDS: a killed
+    process refuses at once, long before its registry entry goes stale."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, port), PROBE_SECONDS
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _placement(value: bytes | str) -> Placement:

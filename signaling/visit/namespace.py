@@ -32,7 +32,7 @@ from app.web.identity import (
     staff_actor,
 )
 from app.web.keys import DATABASE
-from app.web.nodes import place_visit
+from app.web.nodes import NODE, place_visit
 from signaling.auth import refused, request_of
 from signaling.models import Visit
 from signaling.namespace import GuardedNamespace
@@ -54,6 +54,7 @@ from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
 from signaling.visit.chat_limits import check_chat
 from signaling.visit.offer_limits import check_offer
+from signaling.visit.routing import WRONG_NODE, WrongNode, placement_public
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +215,16 @@ class VisitNamespace(GuardedNamespace):
         if who.visit.ended_at is not None:
             raise refused("visit_ended", "This visit has ended.")
         try:
-            await place_visit(self.app, visit_id)  # the first join places the visit on a node
+            placement = await place_visit(self.app, visit_id)  # the first join places it
         except TryAgain as exc:
             raise refused(exc.code, exc.message) from None
+        if placement.node_id != self.app[NODE].id:
+            # The visit's media run on another node: the page connects there (its path).
+            raise refused(
+                WRONG_NODE,
+                "This visit runs on another server; reconnecting there.",
+                **placement_public(placement),
+            )
         await self._take_seat(sid, who, request)
 
     async def _take_seat(self, sid: str, who: Seat, request: web.Request) -> None:
@@ -299,6 +307,11 @@ class VisitNamespace(GuardedNamespace):
             raise Conflict("This connection waits for another visit.")
         if who.visit.ended_at is not None:  # the visit as attendee_of just read it
             raise visits.VisitEnded("This visit has ended.")
+        placement = await place_visit(self.app, visit_id)
+        if placement.node_id != self.app[NODE].id:
+            # This warm connection waits on another node than the visit's: the page connects
+            # to the visit's node the usual way (a new peer connection there).
+            raise WrongNode(placement)
         del self._waiting[sid]
         holder = self._lobby_holders.pop(seat.lobby, None)
         if holder not in (None, sid):

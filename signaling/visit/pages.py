@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp_jinja2
 from aiohttp import web
 
+from app.core.errors import TryAgain
 from app.core.models import Clinic, Patient, User
 from app.web.keys import DATABASE, SETTINGS
+from app.web.nodes import place_visit
 from scheduling.links import join_token
 from scheduling.models import Appointment
 from signaling.queue.chart import record_url
@@ -14,6 +18,7 @@ from signaling.relay.ice import browser_ice_servers
 from signaling.visit import attendance
 from signaling.visit import service as visits
 from signaling.visit.attendees import record_visit, visit_attendee
+from signaling.visit.routing import placement_public
 
 routes = web.RouteTableDef()
 
@@ -46,6 +51,14 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
     # The first connection needs no extra request for its STUN/TURN servers (short-lived TURN
     # credentials; a reconnect asks /api/visits/{id}/ice-servers again).
     ice_servers = None if ended else browser_ice_servers(request.app[SETTINGS], who.turn_user)
+    # The node that runs the visit, so the page's socket goes straight there (None while the
+    # registry is out: the page asks again).
+    socket_path = None
+    if not ended:
+        with contextlib.suppress(TryAgain):
+            socket_path = placement_public(await place_visit(request.app, who.visit.id))[
+                "socket_path"
+            ]
     response = aiohttp_jinja2.render_template(
         "signaling/visit.html",
         request,
@@ -66,6 +79,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
                 else {}
             ),
             "ice_servers": ice_servers,
+            "socket_path": socket_path,
         },
     )
     response.headers["Cache-Control"] = "no-store"  # it carries TURN credentials

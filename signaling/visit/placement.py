@@ -9,8 +9,8 @@ from aiohttp import web
 
 from app.web.nodes import NODE, NodeLoad, place_visit
 from signaling.relay.relay import MEDIA_RELAY
-from signaling.server import node_socket_path
 from signaling.visit.attendees import visit_attendee
+from signaling.visit.routing import placement_public
 
 routes = web.RouteTableDef()
 
@@ -47,5 +47,4 @@ async def visit_placement(request: web.Request) -> web.Response:
     proxy routes to it; 503 `try_again` while the registry (Redis) is out."""
     who = await visit_attendee(request)
     placement = await place_visit(request.app, who.visit.id)
-    body = placement.public() | {"socket_path": node_socket_path(placement.node_id)}
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(placement_public(placement), headers={"Cache-Control": "no-store"})

@@ -59,9 +59,14 @@ async def entries(env: dict[str, str]) -> dict[str, dict]:
 # The registry itself, against a real Redis.
 
 
+async def answers(url: str) -> bool:
+    """The registry's nodes here are names, not processes: every one answers the probe."""
+    return True
+
+
 async def test_placement_picks_the_least_loaded_serving_node_once(own_redis):
     redis = Redis.from_url(own_redis)
-    registry = NodeRegistry(redis, PREFIX)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
     try:
         busy = Node("busy", "http://busy", load=lambda: NodeLoad(frozenset({"x", "y"}), 6))
         idle = Node("idle", "http://idle")
@@ -84,7 +89,7 @@ async def test_placement_picks_the_least_loaded_serving_node_once(own_redis):
 
 async def test_a_stale_owner_loses_its_visit_and_its_late_renewal_is_refused(own_redis):
     redis = Redis.from_url(own_redis)
-    registry = NodeRegistry(redis, PREFIX)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
     try:
         frozen = Node("frozen", "http://frozen")
         other = Node("other", "http://other", load=lambda: NodeLoad(frozenset(), 3))
@@ -113,7 +118,7 @@ async def test_a_stale_owner_loses_its_visit_and_its_late_renewal_is_refused(own
 
 async def test_an_owner_takes_back_its_lapsed_lease_when_nobody_placed_the_visit(own_redis):
     redis = Redis.from_url(own_redis)
-    registry = NodeRegistry(redis, PREFIX)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
     try:
         node = Node("n", "http://n")
         await registry.register(node)
@@ -127,9 +132,49 @@ async def test_an_owner_takes_back_its_lapsed_lease_when_nobody_placed_the_visit
         await redis.aclose()
 
 
+async def test_a_visit_counts_on_its_node_from_its_placement(own_redis):
+    redis = Redis.from_url(own_redis)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
+    try:
+        nodes = [Node(name, f"http://{name}") for name in ("n1", "n2", "n3")]
+        for node in nodes:
+            await registry.register(node)
+        # Nobody has joined any of them yet, and the entries are not refreshed in between.
+        placed = [(await registry.place(f"v{i}", nodes[0])).node_id for i in range(9)]
+        assert {name: placed.count(name) for name in ("n1", "n2", "n3")} == {
+            "n1": 3,
+            "n2": 3,
+            "n3": 3,
+        }
+    finally:
+        await redis.aclose()
+
+
+async def test_an_owner_that_refuses_connections_is_replaced_before_its_entry_goes_stale(
+    own_redis,
+):
+    redis = Redis.from_url(own_redis)
+    dead_port = free_port()  # nothing listens there: a killed node's address
+    registry = NodeRegistry(redis, PREFIX)
+    try:
+        killed = Node("killed", f"http://127.0.0.1:{dead_port}")
+        asking = Node("asking", "http://asking", load=lambda: NodeLoad(frozenset(), 1))
+        await registry.register(killed)
+        await registry.register(asking)
+        first = await registry.place("v", asking)
+        assert (first.node_id, first.epoch) == ("killed", 1)
+        # Its entry is still fresh, but its address refuses: the visit moves at once.
+        assert "killed" in {n.id for n in await registry.nodes()}
+        again = await registry.place("v", asking)
+        assert (again.node_id, again.epoch) == ("asking", 2)
+        assert (await registry.place("v", asking)) == again
+    finally:
+        await redis.aclose()
+
+
 async def test_no_serving_node_means_try_again(own_redis):
     redis = Redis.from_url(own_redis)
-    registry = NodeRegistry(redis, PREFIX)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
     try:
         node = Node("d", "http://d", draining=True)
         await registry.register(node)
@@ -242,13 +287,10 @@ async def test_sigterm_drains_live_visits_go_on_new_ones_go_elsewhere_then_exit_
     cluster_env, own_redis, waiting: WaitingFactory, sockets
 ):
     env_a = node_env(cluster_env, own_redis, "node-a", OPENCONSULT_DRAIN_TIMEOUT_SECONDS="60")
-    with (
-        app_server(env_a, health="/readyz") as a,
-        app_server(node_env(cluster_env, own_redis, "node-b"), health="/readyz") as b,
-    ):
-        await wait_for(lambda: both_registered(env_a, {"node-a", "node-b"}), 10, "entries")
+    with app_server(env_a, health="/readyz") as a:
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            # The visit starts while node-a is alone: it runs there (its owner).
             visit_id, headers = await admitted_visit(a.url, waiting, http, sockets)
             provider = await sockets(a.url + "/", "/visit", headers, {"visit_id": visit_id})
             await provider.wait_for("joined")
@@ -257,32 +299,39 @@ async def test_sigterm_drains_live_visits_go_on_new_ones_go_elsewhere_then_exit_
                 10,
                 "node-a to report its live visit",
             )
-
-            started = time.monotonic()
-            server_process(a).send_signal(signal.SIGTERM)
-            status, body = await wait_for(
-                lambda: _draining(http, a.url), 10, "node-a's /readyz to say draining"
-            )
-            assert status == 503 and body["checks"]["node"] == "draining"
-            assert (await status_of(http, f"{a.url}/healthz"))[0] == 200
-            # The live visit goes on: chat still works on the draining node.
-            assert (await provider.call("chat", {"text": "still here"}))["ok"]
-
-            # A new visit asked for through the draining node is placed on the other one.
-            other_jar = aiohttp.CookieJar(unsafe=True)
-            async with aiohttp.ClientSession(cookie_jar=other_jar) as other:
-                new_visit, _ = await admitted_visit(b.url, waiting, other, sockets)
-                async with other.post(f"{a.url}/api/visits/{new_visit}/placement") as resp:
-                    assert resp.status == 200
-                    assert (await resp.json())["node"] == "node-b"
-
-            # The visit ends: the node exits on its own, with 0, long before the timeout.
-            assert (await provider.call("end", {}))["ok"]
-            await provider.client.disconnect()
-            code = await asyncio.to_thread(server_process(a).wait, 30)
-            assert code == 0
-            assert time.monotonic() - started < 30
+            with app_server(node_env(cluster_env, own_redis, "node-b"), health="/readyz") as b:
+                await wait_for(lambda: both_registered(env_a, {"node-b"}), 10, "entries")
+                await _sigterm_drains(a, b, http, waiting, sockets, provider)
         assert "node-a" not in await entries(env_a)
+
+
+async def _sigterm_drains(a: Server, b: Server, http, waiting, sockets, provider) -> None:
+    """SIGTERM node-a, the owner of the provider's live visit; node-b serves."""
+
+    started = time.monotonic()
+    server_process(a).send_signal(signal.SIGTERM)
+    status, body = await wait_for(
+        lambda: _draining(http, a.url), 10, "node-a's /readyz to say draining"
+    )
+    assert status == 503 and body["checks"]["node"] == "draining"
+    assert (await status_of(http, f"{a.url}/healthz"))[0] == 200
+    # The live visit goes on: chat still works on the draining node.
+    assert (await provider.call("chat", {"text": "still here"}))["ok"]
+
+    # A new visit asked for through the draining node is placed on the other one.
+    other_jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=other_jar) as other:
+        new_visit, _ = await admitted_visit(b.url, waiting, other, sockets)
+        async with other.post(f"{a.url}/api/visits/{new_visit}/placement") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["node"] == "node-b"
+
+    # The visit ends: the node exits on its own, with 0, long before the timeout.
+    assert (await provider.call("end", {}))["ok"]
+    await provider.client.disconnect()
+    code = await asyncio.to_thread(server_process(a).wait, 30)
+    assert code == 0
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.multiprocess

@@ -9,6 +9,7 @@
 // does the same in the provider's own lobby (`lobby: "provider"`), and becomes the visit at
 // their admit click (queue/warm_visit.js).
 import { io } from "/static/vendor/socket.io-4.8.1.esm.min.js";
+import { csrfToken } from "../shared/api.js";
 import { setupChat } from "./chat.js";
 import { setupControls } from "./controls.js";
 import { setupGuests } from "./guests.js";
@@ -130,20 +131,36 @@ export function startVisit({
 
   const warmAuth = lobby === "provider" ? { provider_lobby: true } : { waiting: true };
 
+  // With many app nodes, a visit's media run on one of them, its owner: the visit's socket goes
+  // to that node's own path, which the proxy routes there (deploy/nginx.conf). The page brings
+  // the path; after a drop it asks placement again (the server re-places a visit whose node is
+  // gone), and a node that does not run the visit answers `wrong_node` with the right path.
+  // A warm connection waits on any node until the admit. With one process nothing changes:
+  // the path names that process.
+  let socketPath = root.dataset.socketPath || null;
+  let reconnectTimer = null;
+  let tries = 0; // reconnect attempts since the socket was last connected
+  const BACKOFF_MS = [0, 300, 600, 1200, 2000, 3000];
+
   function connect() {
-    const socket = io("/visit", {
-      transports: ["websocket"], withCredentials: true,
+    const options = {
+      transports: ["websocket"], withCredentials: true, forceNew: true, reconnection: false,
       auth: state.waiting ? warmAuth : { visit_id: state.visitId },
-      reconnectionDelayMax: 3000,
-    });
+    };
+    if (socketPath && !state.waiting) options.path = `${socketPath}/`;
+    const socket = io("/visit", options);
     state.socket = socket;
-    socket.on("connect", () => peer.onSocketConnected({ hold: state.waiting }));
+    state.socketPath = options.path || "/socket.io/";
+    socket.on("connect", () => {
+      tries = 0;
+      peer.onSocketConnected({ hold: state.waiting });
+    });
     socket.on("disconnect", (reason) => {
       state.generation++;
       peer.closePeer();
-      if (state.left || state.ended) return;
-      say("Connection to the clinic lost; reconnecting…");
-      if (reason === "io server disconnect") setTimeout(() => canReconnect() && socket.connect(), 1000);
+      if (state.left || state.ended || reason === "io client disconnect") return;
+      say("Reconnecting… the connection to the clinic was lost.");
+      reconnect();
     });
     socket.on("connect_error", (error) => {
       const data = error && error.data;
@@ -153,15 +170,28 @@ export function startVisit({
         if (data && data.code) {
           socket.disconnect();
           onWarmUnavailable(data.code);
+          return;
         }
+        reconnect();
         return;
       }
       if (data && data.code === "visit_ended") return showEnded();
+      if (data && data.code === "wrong_node") {
+        socketPath = data.socket_path;
+        reconnect({ ask: false });
+        return;
+      }
+      if (data && data.code === "try_again") {
+        say(`Reconnecting… ${data.message}`);
+        reconnect();
+        return;
+      }
       if (data && data.code) {
         say(data.message || "You cannot join this visit.");
         return;
       }
-      say("Cannot reach the clinic; retrying…");
+      say("Reconnecting… the clinic cannot be reached yet.");
+      reconnect();
     });
     socket.on("joined", (data) => {
       chat.show(data.messages);
@@ -191,8 +221,59 @@ export function startVisit({
     });
   }
 
+  // Where the visit runs now: its socket path, or null (with the reason shown) to retry later.
+  async function placement() {
+    let response = null;
+    let body = null;
+    try {
+      response = await fetch(`/api/visits/${state.visitId}/placement`, {
+        method: "POST", credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() },
+      });
+      body = await response.json().catch(() => null);
+    } catch {
+      response = null;
+    }
+    if (response && response.ok && body) return body.socket_path;
+    const error = (body && body.error) || {};
+    if (error.code === "visit_ended") showEnded();
+    else if (error.code === "try_again") say(`Reconnecting… ${error.message}`);
+    else say("Reconnecting… the clinic cannot be reached yet.");
+    return null;
+  }
+
+  // A new socket, after a short backoff; to the visit's node, asked afresh unless just told.
+  function reconnect({ ask = true } = {}) {
+    if (reconnectTimer || !canReconnect()) return;
+    const delay = BACKOFF_MS[Math.min(tries, BACKOFF_MS.length - 1)];
+    tries++;
+    reconnectTimer = setTimeout(async () => {
+      reconnectTimer = null;
+      if (!canReconnect()) return;
+      if (ask && !state.waiting && state.visitId) {
+        const path = await placement();
+        if (!canReconnect()) return;
+        if (!path) return reconnect();
+        socketPath = path;
+      }
+      replaceSocket();
+    }, delay);
+  }
+
+  // The old socket is dropped without a word (its handlers first), and so is its peer.
+  function replaceSocket() {
+    const old = state.socket;
+    if (old) {
+      old.off();
+      old.disconnect();
+    }
+    state.generation++;
+    peer.closePeer();
+    connect();
+  }
+
   function canReconnect() {
-    return !state.left && !state.ended && state.socket && !state.socket.connected;
+    return !state.left && !state.ended && !(state.socket && state.socket.connected);
   }
 
   // ---- leaving, rejoining and ending ------------------------------------------------------------
@@ -218,7 +299,8 @@ export function startVisit({
     leaveButton.hidden = false;
     leaveButton.focus();
     say("Rejoining the visit…");
-    state.socket.connect();
+    tries = 0;
+    reconnect();
   });
 
   if (endButton) {
@@ -289,6 +371,12 @@ export function startVisit({
     }
     if (answer.error) {
       if (answer.error.code === "visit_ended") return showEnded();
+      if (answer.error.code === "wrong_node") {
+        // This warm connection waited on another node than the visit's: connect there.
+        socketPath = answer.error.socket_path;
+        replaceSocket();
+        return;
+      }
       say(answer.error.message);
       return;
     }

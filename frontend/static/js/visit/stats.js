@@ -15,6 +15,7 @@ export async function remoteStats({ state, stage, nameOf, quality }) {
   const widths = Object.values(remotes).map((r) => r.videoWidth);
   const out = {
     connection: state.pc ? state.pc.connectionState : "none",
+    socketPath: state.socketPath, // the node this page's visit socket goes to
     videoWidth: widths.length ? Math.min(...widths) : 0,
     framesDecoded: 0,
     audioBytes: 0,
