@@ -5,8 +5,8 @@
 Starts, all on 127.0.0.1 and stopped by their PIDs at the end: a fresh PostgreSQL database
 (created and dropped here, on the server of `--postgres`), a redis-server of its own on a free
 port, three app processes (`python -m app serve`, node ids app1..app3) sharing both, and nginx in
-front of them with the shipped deploy/nginx.conf (tests/support/nginx.py), when nginx and that
-helper are there. It seeds one clinic with a provider, a patient and an admitted visit per
+front of them with the shipped deploy/nginx.conf (tests/support/nginx.py renders it for loopback
+ports). It seeds one clinic with a provider, a patient and an admitted visit per
 visit asked for (plus one spare visit for the drain check).
 
 Each visit gets two synthetic participants, its provider and its patient, each one aiortc peer
@@ -18,7 +18,8 @@ proxy (which sends it to any node), opens its `/visit` socket at the placement's
 through the proxy (nginx sends `/node/<id>/socket.io/` to that node), waits for `joined`,
 offers, and counts the video frames that reach it from the other participant (encoded frames,
 counted as aiortc's jitter buffer completes them). When its socket drops it does what the page
-does: re-asks the placement and reconnects, every 0.25 s until it works.
+does (frontend/static/js/visit/app.js): re-asks the placement and reconnects, with the page's
+backoff (at once, then 0.3, 0.6, 1.2, 2 and 3 s between tries).
 
 The figures (the last line is one JSON object with all of them):
 
@@ -35,8 +36,9 @@ The figures (the last line is one JSON object with all of them):
   through nginx's `/node/<owner>/socket.io/` route to the owner; `owner_rtt_p50_ms` / `_p99_ms`
   straight to the owner's own port, no proxy. Calls alternate between the two routes, one at a
   time, `--rtt-samples` per visit and route. `nonowner_vs_owner_rtt_ratio` is the ratio of the
-  two p50s (the proxy hop's cost; the signaling itself is never relayed between nodes). Without
-  nginx there is no non-owner route: those figures are null.
+  two p50s: the proxy hop's cost. A page lands on any node for its pages and API, but its visit
+  socket always goes to the owner through nginx's path routing (a socket on another node is
+  refused with `wrong_node`), so signaling is never relayed between nodes.
 - failover: `--kills` times, a live visit is picked at random and its owner is killed with
   SIGKILL; for every visit that node owned, the time from the kill until both of its
   participants receive video again (they notice the dropped socket, re-ask the placement, which
@@ -46,7 +48,11 @@ The figures (the last line is one JSON object with all of them):
   last of the killed node's visits had video again. A replacement node with the same id and
   port starts right after each kill (as a container's restart policy would; it boots slower
   than the visits move, so they go to the two others) and the next kill waits until it is
-  ready, so there are three nodes at each kill. A participant whose peer connection fails
+  ready, so there are three nodes at each kill. `failover_stages_p50_s` says where the time
+  goes: p50 over the same visits of when the later participant had noticed the dropped socket
+  (`dropped`), had the new placement (`placed`, the last try's), had joined on the new owner
+  (`joined`), had the relay's answer (`answered`), had its peer connection up (`connected`) and
+  had video (`video`), all in seconds from the kill. A participant whose peer connection fails
   offers again on the same socket, as the page does (`reoffers_*`); `reconnects_before_kills`
   counts sockets that dropped with no kill (a stalled server), which should be 0.
   `failover_kills` is how many kills ran: no new kill starts once the time budget (`--budget`,
@@ -84,7 +90,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -113,19 +119,15 @@ from signaling.models import CheckIn, ConsentDocument, ConsentRecord, Visit
 from signaling.relay import hooks
 from tests.signaling.conftest import daytime_zone
 from tests.signaling.peers import ClientPeer
+from tests.support.nginx import NODE_IDS, Proxy, executable, nginx_proxy
 from tests.support.servers import HOST, ROOT, free_port, redis_server, tail
 from tests.support.waiting import wait_for
 
-try:
-    from tests.support import nginx
-except ImportError:  # a tree without the nginx helper: nodes are reached directly
-    nginx = None  # type: ignore[assignment]
-
-NODE_IDS = ("app1", "app2", "app3")
 FPS = 15
 WIDTH, HEIGHT = 160, 120
 DRAIN_TIMEOUT_S = 60
-RETRY_S = 0.25  # a participant's pause between two tries to reach its visit's node
+# A participant's pause before each try to reach its visit's node, as the page's backoff.
+BACKOFF_S = (0.0, 0.3, 0.6, 1.2, 2.0, 3.0)
 FAILOVER_LIMIT_S = 60.0  # a visit without video this long after a kill counts as failed
 VIDEO_TIMEOUT_S = 60.0
 
@@ -331,7 +333,12 @@ class NodeProcess:
         self.id = node_id
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.env = dict(env, OPENCONSULT_NODE_ID=node_id)
+        self.env = dict(
+            env,
+            OPENCONSULT_NODE_ID=node_id,
+            OPENCONSULT_NODE_URL=self.url,
+            OPENCONSULT_TRUSTED_PROXIES=HOST,  # nginx, on loopback
+        )
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -380,23 +387,8 @@ class NodeProcess:
 @dataclass
 class Cluster:
     nodes: dict[str, NodeProcess]
-    proxy: Any  # tests.support.nginx.Proxy, or None
+    proxy: Proxy  # pages, the API and the visit sockets all go through it
     http: aiohttp.ClientSession
-    _turn: int = 0
-
-    def entry(self) -> str:
-        """Where a page's HTTP requests go: the proxy, or (without one) the nodes in turn."""
-        if self.proxy is not None:
-            return str(self.proxy.url)
-        live = [n for n in self.nodes.values() if n.alive()]
-        if not live:
-            raise Retry("no node is running")
-        self._turn += 1
-        return live[self._turn % len(live)].url
-
-    def socket_base(self, placement: dict[str, Any]) -> str:
-        """Where a page opens its visit socket: the proxy, or the owner itself."""
-        return str(self.proxy.url) if self.proxy is not None else str(placement["url"])
 
 
 # ---------------------------------------------------------------- participants
@@ -428,6 +420,8 @@ class Participant:
     reoffers: int = 0  # new peer connections on the same socket after one failed
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    # When each step of the last (re)join happened (monotonic): where a failover's time goes.
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -440,7 +434,7 @@ class Participant:
             return
         self.frames += 1
         if self.first_frame_at is None:
-            self.first_frame_at = time.monotonic()
+            self.first_frame_at = self.marks["video"] = time.monotonic()
 
     def has_video_since(self, moment: float) -> bool:
         return self.first_frame_at is not None and self.connected_at >= moment
@@ -451,7 +445,7 @@ class Participant:
         task.add_done_callback(self.tasks.discard)
 
     async def placement(self) -> dict[str, Any]:
-        url = f"{self.cluster.entry()}/api/visits/{self.visit.id}/placement"
+        url = f"{self.cluster.proxy.url}/api/visits/{self.visit.id}/placement"
         try:
             async with self.cluster.http.post(url, headers=self.headers) as resp:
                 if resp.status != 200:
@@ -465,8 +459,11 @@ class Participant:
         """Place, connect to the owner, offer; again until it works or `limit` passes."""
         deadline = time.monotonic() + limit
         self.joining = True
+        tries = 0
         try:
             while True:
+                await asyncio.sleep(BACKOFF_S[min(tries, len(BACKOFF_S) - 1)])
+                tries += 1
                 try:
                     await self._join_once()
                     if self.client is not None and self.client.connected:
@@ -477,12 +474,12 @@ class Participant:
                     await self._drop()
                     if self.done or time.monotonic() > deadline:
                         raise RuntimeError(f"{self.role} of {self.visit.id}: {exc}") from None
-                    await asyncio.sleep(RETRY_S)
         finally:
             self.joining = False
 
     async def _join_once(self) -> None:
         placement = await self.placement()
+        self.marks["placed"] = time.monotonic()
         client = socketio.AsyncClient(reconnection=False)
         joined = asyncio.get_running_loop().create_future()
 
@@ -505,23 +502,23 @@ class Participant:
         try:
             await asyncio.wait_for(
                 client.connect(
-                    self.cluster.socket_base(placement),
+                    self.cluster.proxy.url,
                     headers=self.headers,
                     auth={"visit_id": self.visit.id},
                     namespaces=["/visit"],
                     transports=["websocket"],
                     socketio_path=str(placement["socket_path"]).strip("/"),
-                    wait_timeout=10,
+                    wait_timeout=15,
                 ),
-                10,
+                20,
             )
-            await asyncio.wait_for(joined, 10)
+            await asyncio.wait_for(joined, 15)
         except (socketio.exceptions.SocketIOError, TimeoutError) as exc:
             await client.disconnect()
             raise Retry(f"connect to {placement['node']}: {exc}") from None
         self.client = client
         self.node = str(placement["node"])
-        self.connected_at = time.monotonic()
+        self.connected_at = self.marks["joined"] = time.monotonic()
         await self._offer()
 
     async def _offer(self) -> None:
@@ -543,7 +540,9 @@ class Participant:
         def on_state() -> None:
             # The page: a failed connection is offered again after 0.5 s, one that stays
             # "disconnected" for 1.5 s too (aiortc has no ICE restart).
-            if peer.pc.connectionState == "failed":
+            if peer.pc.connectionState == "connected" and generation == self.generation:
+                self.marks["connected"] = time.monotonic()
+            elif peer.pc.connectionState == "failed":
                 self._spawn(self._offer_again(generation, 0.5))
             elif peer.pc.connectionState == "disconnected":
                 self._spawn(self._offer_again(generation, 1.5))
@@ -558,6 +557,7 @@ class Participant:
         if not isinstance(answer, dict) or "sdp" not in answer:
             raise Retry(f"offer to {self.node}: {answer}")
         if generation == self.generation:
+            self.marks["answered"] = time.monotonic()
             await peer.answered(answer["sdp"])
 
     async def _offer_again(self, generation: int, delay: float) -> None:
@@ -583,6 +583,7 @@ class Participant:
     async def _recover(self) -> None:
         """The socket dropped (its node died or let the visit go): what the page does."""
         self.reconnects += 1
+        self.marks = {"dropped": time.monotonic()}
         await self._drop()
         with contextlib.suppress(RuntimeError):
             await self.join()
@@ -673,41 +674,38 @@ async def start_visits(visits: list[LiveVisit], concurrency: int) -> list[float]
 async def probe_socket(
     base: str, path: str, visit: SeededVisit, headers: dict[str, str]
 ) -> socketio.AsyncClient:
-    client = socketio.AsyncClient(reconnection=False)
-    joined = asyncio.get_running_loop().create_future()
-    client.on(
-        "joined",
-        lambda data=None: joined.done() or joined.set_result(data),
-        namespace="/visit",
-    )
-    await asyncio.wait_for(
-        client.connect(
-            base,
-            headers=headers,
-            auth={"visit_id": visit.id},
-            namespaces=["/visit"],
-            transports=["websocket"],
-            socketio_path=path.strip("/"),
-            wait_timeout=10,
-        ),
-        10,
-    )
-    await asyncio.wait_for(joined, 10)
-    return client
+    """A second socket of the visit's provider at `base` + `path`, joined (three tries)."""
+    for attempt in range(3):
+        client = socketio.AsyncClient(reconnection=False)
+        joined = asyncio.get_running_loop().create_future()
+        client.on(
+            "joined",
+            lambda data=None, joined=joined: joined.done() or joined.set_result(data),
+            namespace="/visit",
+        )
+        try:
+            await asyncio.wait_for(
+                client.connect(
+                    base,
+                    headers=headers,
+                    auth={"visit_id": visit.id},
+                    namespaces=["/visit"],
+                    transports=["websocket"],
+                    socketio_path=path.strip("/"),
+                    wait_timeout=15,
+                ),
+                20,
+            )
+            await asyncio.wait_for(joined, 15)
+            return client
+        except (socketio.exceptions.SocketIOError, TimeoutError) as exc:
+            await client.disconnect()
+            print(f"probe socket at {base}{path}: {exc!r} (try {attempt + 1})", flush=True)
+    raise RuntimeError(f"no probe socket at {base}{path}")
 
 
 async def round_trips(cluster: Cluster, visits: list[LiveVisit], samples: int) -> dict[str, Any]:
     """`media_state` acknowledged: through the proxy's route to the owner vs straight to it."""
-    if cluster.proxy is None:
-        return {
-            "nonowner_route": None,
-            "nonowner_rtt_p50_ms": None,
-            "nonowner_rtt_p99_ms": None,
-            "owner_rtt_p50_ms": None,
-            "owner_rtt_p99_ms": None,
-            "nonowner_vs_owner_rtt_ratio": None,
-            "rtt_samples": 0,
-        }
     pairs: list[tuple[socketio.AsyncClient, socketio.AsyncClient]] = []
     try:
         for visit in visits:
@@ -750,12 +748,17 @@ async def round_trips(cluster: Cluster, visits: list[LiveVisit], samples: int) -
     }
 
 
+# A participant's steps back to video after its node died, in order (Participant.marks).
+STAGES = ("dropped", "placed", "joined", "answered", "connected", "video")
+
+
 async def failovers(
     cluster: Cluster, visits: list[LiveVisit], kills: int, rng: random.Random, stop_by: float
 ) -> dict[str, Any]:
     """Kill -9 a random live visit's owner, `kills` times (fewer if `stop_by` passes first)."""
     samples: list[float] = []
     last_per_kill: list[float] = []
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
     failed = 0
     done = 0
     for k in range(kills):
@@ -782,6 +785,12 @@ async def failovers(
                     recovered[i] = max(p.first_frame_at or 0.0 for p in visit.both) - killed_at
             await asyncio.sleep(0.02)
         failed += len(affected) - len(recovered)
+        for i in recovered:
+            for stage in STAGES:
+                # A visit is as far as the later of its two participants.
+                at = [p.marks.get(stage) for p in affected[i].both]
+                if all(t is not None for t in at):
+                    stages[stage].append(max(at) - killed_at)  # type: ignore[type-var]
         for i, visit in enumerate(affected):
             if i not in recovered:
                 for who in visit.both:
@@ -813,6 +822,9 @@ async def failovers(
         "failover_last_visit_p50_s": (
             round(statistics.median(last_per_kill), 3) if last_per_kill else None
         ),
+        "failover_stages_p50_s": {
+            stage: round(statistics.median(times), 3) for stage, times in stages.items() if times
+        },
     }
 
 
@@ -871,16 +883,6 @@ async def drain(
 # ---------------------------------------------------------------- the run
 
 
-@contextlib.contextmanager
-def proxy_for(nodes: dict[str, NodeProcess]) -> Iterator[Any]:
-    if nginx is None or nginx.executable() is None:
-        print("nginx (or tests/support/nginx.py) missing: pages reach nodes directly", flush=True)
-        yield None
-        return
-    with nginx.nginx_proxy({n.id: n.url for n in nodes.values()}) as proxy:
-        yield proxy
-
-
 class LoopLag:
     """How late this process's event loop wakes up (the synthetic side's own saturation)."""
 
@@ -909,6 +911,8 @@ class LoopLag:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if executable() is None:
+        raise SystemExit("nginx is not installed: apt-get install -y nginx")
     started = time.monotonic()
     lag = LoopLag()
     gop = encode_gop()
@@ -930,9 +934,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         node.start()
                     for node in nodes.values():
                         await node.ready(http)
-                    with proxy_for(nodes) as proxy:
+                    with nginx_proxy({n.id: n.url for n in nodes.values()}) as proxy:
                         cluster = Cluster(nodes, proxy, http)
-                        result["proxy"] = "nginx" if proxy is not None else None
                         print(f"nodes up in {time.monotonic() - started:.1f} s", flush=True)
                         lag.start()
                         visits += [
