@@ -66,7 +66,9 @@ The figures (the last line is one JSON object with all of them):
   it), and `drain_exit_after_last_visit_end_s` the part after the last visit ended.
 
 `bench_loop_lag_p99_ms` / `_max_ms`: how late this process's own event loop ran while it
-played the 60 participants (large values mean the synthetic side, not the servers, was slow).
+played the 60 participants, and `bench_cpu_pct` its CPU (% of one core) meanwhile: large lags
+mean the synthetic side, not the servers, was slow. `machine_load_1m_before` / `_after` are the
+machine's load average: on a shared machine every figure above grows with it.
 
 `--quick` runs 6 visits, 2 kills and fewer samples, for a try in about a minute.
 """
@@ -889,6 +891,7 @@ class LoopLag:
     def __init__(self) -> None:
         self.lags_ms: list[float] = []
         self.task: asyncio.Task[None] | None = None
+        self.cpu_mark = (0.0, 0.0)
 
     async def _watch(self) -> None:
         while True:
@@ -898,15 +901,20 @@ class LoopLag:
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._watch())
+        self.cpu_mark = (time.monotonic(), time.process_time())
 
     def figures(self) -> dict[str, Any]:
         if self.task is not None:
             self.task.cancel()
         if not self.lags_ms:
             return {}
+        wall, cpu = self.cpu_mark
         return {
             "bench_loop_lag_p99_ms": round(percentile(self.lags_ms, 0.99), 1),
             "bench_loop_lag_max_ms": round(max(self.lags_ms), 1),
+            "bench_cpu_pct": round(
+                100 * (time.process_time() - cpu) / (time.monotonic() - wall), 1
+            ),
         }
 
 
@@ -914,6 +922,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if executable() is None:
         raise SystemExit("nginx is not installed: apt-get install -y nginx")
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     lag = LoopLag()
     gop = encode_gop()
     result: dict[str, Any] = {"nodes": len(NODE_IDS), "visits": args.visits}
@@ -994,6 +1003,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for node in nodes.values():
                     node.stop()
     result |= lag.figures()
+    # The machine is shared: its load says how far the figures are from an idle machine's.
+    result["machine_load_1m_before"] = round(load_before, 2)
+    result["machine_load_1m_after"] = round(os.getloadavg()[0], 2)
+    result["machine_cpus"] = os.cpu_count()
     result["bench_seconds"] = round(time.monotonic() - started, 1)
     return result
 
