@@ -132,6 +132,7 @@ DRAIN_TIMEOUT_S = 60
 BACKOFF_S = (0.0, 0.3, 0.6, 1.2, 2.0, 3.0)
 FAILOVER_LIMIT_S = 60.0  # a visit without video this long after a kill counts as failed
 VIDEO_TIMEOUT_S = 60.0
+SLOW_FAILOVER_S = 15.0  # a visit slower than this to recover has its participants' errors shown
 
 
 # ---------------------------------------------------------------- pre-encoded camera
@@ -496,6 +497,9 @@ class Participant:
             self.done = self.ended = True
             self._spawn(self._drop())
 
+        refusal: list[Any] = []
+        client.on("connect_error", lambda data=None: refusal.append(data), namespace="/visit")
+
         @client.on("disconnect", namespace="/visit")  # type: ignore[misc]
         def on_disconnect(*args: Any) -> None:
             if client is self.client and not self.done and not self.joining:
@@ -517,7 +521,10 @@ class Participant:
             await asyncio.wait_for(joined, 15)
         except (socketio.exceptions.SocketIOError, TimeoutError) as exc:
             await client.disconnect()
-            raise Retry(f"connect to {placement['node']}: {exc}") from None
+            why = refusal[-1] if refusal else exc
+            if isinstance(why, dict):
+                why = {k: why.get(k) for k in ("code", "node", "epoch") if k in why}
+            raise Retry(f"connect to {placement['node']}@{placement['epoch']}: {why}") from None
         self.client = client
         self.node = str(placement["node"])
         self.connected_at = self.marks["joined"] = time.monotonic()
@@ -773,6 +780,9 @@ async def failovers(
         affected = [v for v in visits if v.node == victim.id]
         if not victim.alive():
             raise RuntimeError(f"{victim.id} is not running")
+        for visit in affected:
+            for who in visit.both:
+                who.errors.clear()
         killed_at = time.monotonic()
         victim.signal(signal.SIGKILL)
         await asyncio.to_thread(victim.proc.wait, 10)  # type: ignore[union-attr]
@@ -794,12 +804,13 @@ async def failovers(
                 if all(t is not None for t in at):
                     stages[stage].append(max(at) - killed_at)  # type: ignore[type-var]
         for i, visit in enumerate(affected):
-            if i not in recovered:
+            if recovered.get(i, FAILOVER_LIMIT_S) > SLOW_FAILOVER_S:
                 for who in visit.both:
                     state = who.peer.pc.connectionState if who.peer else "no peer"
                     print(
-                        f"  no video: {who.role} of {visit.seeded.id[:8]} on {who.node}, "
-                        f"peer {state}, frames {who.frames}, last errors {who.errors[-2:]}",
+                        f"  {'slow' if i in recovered else 'no video'}: {who.role} of "
+                        f"{visit.seeded.id[:8]} on {who.node}, peer {state}, frames "
+                        f"{who.frames}, tries {len(who.errors)}, last errors {who.errors[-3:]}",
                         flush=True,
                     )
         times = sorted(recovered.values())
