@@ -49,7 +49,7 @@ def setup(app: web.Application) -> None:
     app[GUESTS_CHANGED] = guests_changed
     visit_namespace = VisitNamespace(app)
     app[SOCKET_SERVER].register_namespace(visit_namespace)
-    setup_placement(app, visit_namespace.joined_visits)
+    setup_placement(app, visit_namespace.joined_visits, visit_namespace.let_go)
     setup_media_relay(app, settings)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
 

@@ -182,6 +182,13 @@ class VisitNamespace(GuardedNamespace):
         """Visits someone has joined on this process's sockets (the node's load)."""
         return {str(who.visit.id) for who in self._attendees.values()}
 
+    async def let_go(self, visit_id: str) -> None:
+        """The visit was placed on another node (this one lost its lease): its sockets here are
+        closed, so their pages ask where it runs now and connect there."""
+        for sid, who in list(self._attendees.items()):
+            if str(who.visit.id) == visit_id:
+                await self.disconnect(sid)
+
     @property
     def relay(self) -> MediaRelay:
         return self.app[MEDIA_RELAY]

@@ -3,7 +3,7 @@ the endpoint that names a visit's owner (app/web/nodes.py keeps the registry and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -28,14 +28,19 @@ def node_load(app: web.Application, joined: Callable[[], set[str]]) -> NodeLoad:
     return NodeLoad(frozenset(live), participants)
 
 
-def setup_placement(app: web.Application, joined: Callable[[], set[str]]) -> None:
+def setup_placement(
+    app: web.Application,
+    joined: Callable[[], set[str]],
+    close_sockets: Callable[[str], Awaitable[None]],
+) -> None:
     """This node reports its visits; a visit placed elsewhere (this node froze and lost its
-    lease) is let go here, and its pages reconnect."""
+    lease) is let go here: its relay room ends and its sockets close, so its pages reconnect."""
     node = app[NODE]
     node.load = lambda: node_load(app, joined)
 
     async def let_go(visit_id: str) -> None:
         await app[MEDIA_RELAY].end(visit_id)
+        await close_sockets(visit_id)
 
     node.on_lost.append(let_go)
     app.add_routes(routes)
