@@ -44,19 +44,23 @@ The figures (the last line is one JSON object with all of them):
   participants receive video again (they notice the dropped socket, re-ask the placement, which
   places the visit on a live node, reconnect, offer again, and the relay forwards the other's
   keyframe). `failover_p50_s` / `failover_p95_s` are over all those visits of all kills
-  (`failover_samples` of them); `failover_last_visit_p50_s` is, per kill, the time until the
-  last of the killed node's visits had video again. A replacement node with the same id and
+  (`failover_samples` of them; `failover_failed` had no video within 60 s);
+  `failover_last_visit_p50_s` is, per kill, the time until the last of the killed node's visits
+  had video again. `failover_stages_p50_s` says where the time goes: p50, over the same
+  visits, of when the later of the two participants had noticed the dropped socket
+  (`dropped`), had the new placement (`placed`, its last try's), had joined on the new owner
+  (`joined`), had the relay's answer (`answered`), had its peer connection up (`connected`)
+  and had video (`video`), in seconds from the kill. A replacement node with the same id and
   port starts right after each kill (as a container's restart policy would; it boots slower
   than the visits move, so they go to the two others) and the next kill waits until it is
-  ready, so there are three nodes at each kill. `failover_stages_p50_s` says where the time
-  goes: p50 over the same visits of when the later participant had noticed the dropped socket
-  (`dropped`), had the new placement (`placed`, the last try's), had joined on the new owner
-  (`joined`), had the relay's answer (`answered`), had its peer connection up (`connected`) and
-  had video (`video`), all in seconds from the kill. A participant whose peer connection fails
-  offers again on the same socket, as the page does (`reoffers_*`); `reconnects_before_kills`
-  counts sockets that dropped with no kill (a stalled server), which should be 0.
-  `failover_kills` is how many kills ran: no new kill starts once the time budget (`--budget`,
-  540 s, less 90 s kept for the drain and the stop) is spent, so the whole run stays bounded.
+  ready, so there are three nodes at each kill. `failover_kills` is how many kills ran: no new
+  kill starts once the time budget (`--budget`, 540 s, less 90 s kept for the drain and the
+  stop) is spent, so the whole run stays bounded.
+- health: `participants_without_video_at_start` / `_after_kills` count participants that got no
+  frame over 2 s once the visits had started and after the last kill (both should be 0);
+  `reconnects_before_kills` counts sockets that dropped with no kill (a stalled server; 0);
+  `reoffers_*` count new peer connections on the same socket after one failed (the page's
+  recovery, which the participants copy).
 - drain: the node owning the most live visits gets SIGTERM. While it drains, `/readyz` must say
   so, its visits must keep receiving video (`drain_visits_kept_video`), and the spare visit,
   placed through the proxy, must go to another node (`drain_new_visit_elsewhere`). Then, at
@@ -416,6 +420,8 @@ class Participant:
     connected_at: float = 0.0  # when the current socket joined the visit (monotonic)
     first_frame_at: float | None = None  # first video frame on the current peer connection
     frames: int = 0  # video frames received on the current peer connection
+    frames_total: int = 0  # on every connection so far
+    last_frame_at: float = 0.0
     done: bool = False  # the visit ended or the bench is closing: no more reconnecting
     joining: bool = False
     ended: bool = False  # the visit's "ended" reached this participant
@@ -436,6 +442,8 @@ class Participant:
         if generation != self.generation:
             return
         self.frames += 1
+        self.frames_total += 1
+        self.last_frame_at = time.monotonic()
         if self.first_frame_at is None:
             self.first_frame_at = self.marks["video"] = time.monotonic()
 
@@ -841,13 +849,31 @@ async def failovers(
     }
 
 
+async def without_video(visits: list[LiveVisit], seconds: float = 2.0) -> int:
+    """How many participants received no video frame over the last `seconds` (each shown)."""
+    await asyncio.sleep(seconds)
+    now = time.monotonic()
+    stalled = [p for v in visits for p in v.both if now - p.last_frame_at > seconds]
+    for who in stalled:
+        state = who.peer.pc.connectionState if who.peer else "no peer"
+        print(
+            f"  no video for {now - who.last_frame_at:.1f} s: {who.role} of {who.visit.id[:8]} "
+            f"on {who.node}, peer {state}, reconnects {who.reconnects}, reoffers {who.reoffers}",
+            flush=True,
+        )
+    return len(stalled)
+
+
 async def drain(
     cluster: Cluster, visits: list[LiveVisit], spare: SeededVisit, gop: Sequence[bytes], hold: float
 ) -> dict[str, Any]:
     counts = Counter(v.node for v in visits if v.node is not None)
     node = cluster.nodes[str(counts.most_common(1)[0][0])]
     draining = [v for v in visits if v.node == node.id]
-    frames_before = [p.frames for v in draining for p in v.both]
+    frames_before = [p.frames_total for v in draining for p in v.both]
+    for v in draining:
+        for who in v.both:
+            who.reconnects, who.errors = 0, []
     sent = time.monotonic()
     node.signal(signal.SIGTERM)
 
@@ -862,9 +888,18 @@ async def drain(
     newcomer = Participant(spare, "provider", cluster, gop)
     placed = await newcomer.placement()
     await asyncio.sleep(max(0.0, hold - (time.monotonic() - sent)))
-    frames_after = [p.frames for v in draining for p in v.both]
+    frames_after = [p.frames_total for v in draining for p in v.both]
     kept_video = all(b > a for a, b in zip(frames_before, frames_after, strict=True))
-    still_there = all(v.node == node.id for v in draining)
+    still_there = all(p.node == node.id and not p.reconnects for v in draining for p in v.both)
+    if not (kept_video and still_there):
+        for who, a, b in zip(
+            [p for v in draining for p in v.both], frames_before, frames_after, strict=True
+        ):
+            print(
+                f"  draining: {who.role} of {who.visit.id[:8]} on {who.node}, frames {a} -> {b}, "
+                f"reconnects {who.reconnects}, errors {who.errors[-2:]}",
+                flush=True,
+            )
     for v in draining:
         for p in v.both:
             p.done = True  # the visit ends: nobody reconnects
@@ -971,6 +1006,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         result["join_to_video_p50_s"] = round(statistics.median(join_times), 3)
                         result["join_to_video_p95_s"] = round(percentile(join_times, 0.95), 3)
                         print(f"placement: {result['visits_per_node']}", flush=True)
+                        result["participants_without_video_at_start"] = await without_video(visits)
                         result |= await round_trips(cluster, visits, args.rtt_samples)
                         print(
                             f"round trip p50: via proxy {result['nonowner_rtt_p50_ms']} ms, "
@@ -987,6 +1023,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         # What is left of the time budget, less what the drain and the stop take.
                         stop_by = started + args.budget - 90
                         result |= await failovers(cluster, visits, args.kills, rng, stop_by)
+                        result["participants_without_video_after_kills"] = await without_video(
+                            visits
+                        )
                         result |= await drain(cluster, visits, spare, gop, args.drain_hold)
                         print(f"drain: {result['drain_s']} s", flush=True)
                         result["reoffers_total"] = sum(p.reoffers for v in visits for p in v.both)
