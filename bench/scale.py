@@ -53,9 +53,9 @@ The figures (the last line is one JSON object with all of them):
   and had video (`video`), in seconds from the kill. Once the kill's visits have video again
   (or 60 s passed), a replacement node with the same id and port starts (as a container
   restart) and the next kill waits until it is ready, so there are three nodes at each kill
-  (started at the kill, its boot would take the CPU the failover needs on two cores). `failover_kills` is how many kills ran: no new
-  kill starts once the time budget (`--budget`, 540 s, less 90 s kept for the drain and the
-  stop) is spent, so the whole run stays bounded.
+  (started at the kill, its boot would take the CPU the failover needs on two cores).
+  `failover_kills` is how many kills ran: no new kill starts once the time budget (`--budget`,
+  540 s, less 90 s kept for the drain and the stop) is spent, so the whole run stays bounded.
 - `nodes_cpu_pct_with_all_visits`: each node's CPU (% of one core) over 3 s with every visit
   live (the relays forwarding 10 fps each way).
 - health: `participants_without_video_at_start` / `_after_kills` count participants that got no
