@@ -67,16 +67,17 @@ The figures (the last line is one JSON object with all of them):
   so, its visits must keep receiving video (`drain_visits_kept_video`), and the spare visit,
   placed through the proxy, must go to another node (`drain_new_visit_elsewhere`). Then, at
   `--drain-hold` seconds after the signal, the providers end those visits. `drain_s` is the
-  time from SIGTERM to the process's exit under that condition (`drain_condition`:
-  "visits_ended"; the drain timeout, OPENCONSULT_DRAIN_TIMEOUT_SECONDS=60, was not what ended
-  it), and `drain_exit_after_last_visit_end_s` the part after the last visit ended.
+  time from SIGTERM to the process's exit, and `drain_condition` what ended the drain:
+  "visits_ended" (expected), or "drain_timeout" if the process outlived
+  OPENCONSULT_DRAIN_TIMEOUT_SECONDS (60 here) with those visits ended;
+  `drain_exit_after_last_visit_end_s` is the part after the last visit ended.
 
 `bench_loop_lag_p99_ms` / `_max_ms`: how late this process's own event loop ran while it
 played the 60 participants, and `bench_cpu_pct` its CPU (% of one core) meanwhile: large lags
 mean the synthetic side, not the servers, was slow. `machine_load_1m_before` / `_after` are the
 machine's load average: on a shared machine every figure above grows with it.
 
-`--quick` runs 6 visits, 2 kills and fewer samples, for a try in about a minute.
+`--quick` runs 6 visits, 2 kills and fewer samples, for a try in about two minutes.
 """
 
 from __future__ import annotations
@@ -937,7 +938,8 @@ async def drain(
         "drain_live_visits": len(draining),
         "drain_visits_kept_video": kept_video and still_there,
         "drain_new_visit_elsewhere": placed["node"] != node.id,
-        "drain_condition": "visits_ended",
+        # What ended the drain: the last visit ending, or (had it not come) the drain timeout.
+        "drain_condition": "visits_ended" if exited - sent < DRAIN_TIMEOUT_S else "drain_timeout",
         "drain_hold_s": hold,
         "drain_timeout_s": DRAIN_TIMEOUT_S,
         "drain_exit_code": code,
