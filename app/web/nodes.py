@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 BEAT_SECONDS = 2.0
 STALE_SECONDS = 5.0
 LEASE_SECONDS = 10.0
+PLACING_LOCK_MS = 2000
+PLACING_WAIT_SECONDS = 3.0
 SERVING = "serving"
 DRAINING = "draining"
 
@@ -170,6 +172,12 @@ class NodeRegistry:
     return 1
     """
 
+    # Release the placing lock only if this holder still has it.
+    _RELEASE = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """
+
     def __init__(
         self, redis: Redis, prefix: str, probe: Callable[[str], Awaitable[bool]] | None = None
     ) -> None:
@@ -178,6 +186,7 @@ class NodeRegistry:
         self.probe = probe or reachable  # whether an owner's internal URL answers
         self._place = redis.register_script(self._PLACE)
         self._renew = redis.register_script(self._RENEW)
+        self._release = redis.register_script(self._RELEASE)
 
     @property
     def nodes_key(self) -> str:
@@ -265,17 +274,39 @@ class NodeRegistry:
         serving = [n for n in nodes if n.state == SERVING and n.id not in dead]
         if not serving:
             raise TryAgain("No video node can take this visit right now; try again shortly.")
-        load = await self._load(serving)
-        chosen = min(serving, key=lambda n: (*load[n.id], n.cpu, n.id))
-        value = await self._place(
-            keys=[self._owner_key(visit_id), self._epoch_key(visit_id)],
-            args=[seen or b"", chosen.id, int(LEASE_SECONDS * 1000), chosen.url],
-        )
-        placement = _placement(value)
-        if current is None or placement.epoch != current.epoch:
-            # A visit counts on its node from its placement, before anyone's media flows.
-            await self.redis.zadd(self._placed_key(placement.node_id), {visit_id: time.time()})
+        # One placement at a time across the cluster: two visits placed at the same moment
+        # would otherwise both read the same loads and land on the same node.
+        async with self._placing():
+            load = await self._load(serving)
+            chosen = min(serving, key=lambda n: (*load[n.id], n.cpu, n.id))
+            value = await self._place(
+                keys=[self._owner_key(visit_id), self._epoch_key(visit_id)],
+                args=[seen or b"", chosen.id, int(LEASE_SECONDS * 1000), chosen.url],
+            )
+            placement = _placement(value)
+            if current is None or placement.epoch != current.epoch:
+                # A visit counts on its node from its placement, before anyone's media flows.
+                await self.redis.zadd(self._placed_key(placement.node_id), {visit_id: time.time()})
         return self._noted(visit_id, placement, node)
+
+    @contextlib.asynccontextmanager
+    async def _placing(self) -> AsyncIterator[None]:
+        """A short cluster-wide lock (Redis SET NX PX with a token, released only by its
+        holder). A holder that dies loses it after PLACING_LOCK_MS; a waiter gives up after
+        PLACING_WAIT_SECONDS and places anyway (spread is a preference, never a reason to
+        refuse a visit)."""
+        key, token = f"{self.prefix}placing", uuid.uuid4().hex
+        deadline = time.monotonic() + PLACING_WAIT_SECONDS
+        held = False
+        while not (held := bool(await self.redis.set(key, token, nx=True, px=PLACING_LOCK_MS))):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            if held:
+                await self._release(keys=[key], args=[token])
 
     async def _load(self, nodes: list[NodeInfo]) -> dict[str, tuple[int, int]]:
         """Per node: its participants plus two for each visit placed there in the last lease

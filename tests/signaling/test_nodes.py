@@ -150,6 +150,29 @@ async def test_a_visit_counts_on_its_node_from_its_placement(own_redis):
         await redis.aclose()
 
 
+async def test_visits_placed_at_the_same_moment_still_spread(own_redis):
+    """Nine visits placed at once, from three nodes' registries (three Redis connections),
+    each reading the loads before the others have placed: they still spread 3/3/3."""
+    clients = [Redis.from_url(own_redis) for _ in range(3)]
+    registries = [NodeRegistry(redis, PREFIX, probe=answers) for redis in clients]
+    try:
+        nodes = [Node(name, f"http://{name}") for name in ("n1", "n2", "n3")]
+        for node, registry in zip(nodes, registries, strict=True):
+            await registry.register(node)
+        placements = await asyncio.gather(
+            *(registries[i % 3].place(f"v{i}", nodes[i % 3]) for i in range(9))
+        )
+        placed = [p.node_id for p in placements]
+        assert {name: placed.count(name) for name in ("n1", "n2", "n3")} == {
+            "n1": 3,
+            "n2": 3,
+            "n3": 3,
+        }
+    finally:
+        for redis in clients:
+            await redis.aclose()
+
+
 async def test_an_owner_that_refuses_connections_is_replaced_before_its_entry_goes_stale(
     own_redis,
 ):
