@@ -54,11 +54,11 @@ document.getElementById("step-name").addEventListener("submit", async (event) =>
 // 2. Consent
 let consentVersion = null;
 async function loadConsent() {
-  const consent = await call("GET", "/consent");
+  // The text-message offer loads beside the consent; the step shows once, whole, with both.
+  const [consent] = await Promise.all([call("GET", "/consent"), isGuest ? null : loadTexts()]);
   consentVersion = consent.version;
   document.getElementById("consent-title").textContent = consent.title;
   document.getElementById("consent-body").textContent = consent.body;
-  if (!isGuest) await loadTexts();
   show("consent");
 }
 
