@@ -138,6 +138,16 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
     # Test/development only: the relay also offers 127.0.0.1, which aioice skips.
     rtc_loopback: bool = False
+    # The relay's media port(s): one UDP port every peer connection of this node shares
+    # (OPENCONSULT_RTC_UDP_PORT=10000), or a range to pick from (OPENCONSULT_RTC_UDP_PORTS=
+    # 40000-40099). Neither: a random port per connection (a laptop, a test).
+    rtc_udp_port: int | None = Field(default=None, ge=1, le=65535)
+    rtc_udp_ports: str | None = Field(default=None, pattern=r"^\d{1,5}-\d{1,5}$")
+    # The addresses the relay's host candidates announce (1:1 NAT, containers, cloud):
+    # comma-separated IPs, in place of the interfaces' own addresses.
+    rtc_announced_ips: Annotated[tuple[str, ...], NoDecode] = ()
+    # Every participant's media through TURN (the browsers get iceTransportPolicy "relay").
+    rtc_relay_only: bool = False
     # How the relay forwards between legs that agree on a codec: RTP packets with rewritten
     # headers (packet), or frames reassembled and re-packetized (frame). Codec mismatches
     # transcode either way.
@@ -145,8 +155,12 @@ class Settings(BaseSettings):
     # Waiting patients hold a warm connection to the relay (ICE and DTLS done, nothing routed),
     # so the visit starts the moment they are admitted. Off: they connect after the admit.
     warm_waiting: bool = True
+    # Operations: log lines as text or one JSON object each; a bearer token /metrics asks for
+    # (unset: /metrics answers only requests from loopback or OPENCONSULT_TRUSTED_PROXIES).
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
 
-    @field_validator("stun_urls", "turn_urls", mode="before")
+    @field_validator("stun_urls", "turn_urls", "rtc_announced_ips", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
