@@ -402,9 +402,11 @@ class VisitNamespace(GuardedNamespace):
                 f"This offer cannot be used: {exc}", fields={"sdp": str(exc)}
             ) from None
         await self._offered_by(sid, who)
+        await self._push_layouts(who.visit.id, skip=sid)
+        # Read last, with no await before the acknowledgement goes: a "layout" sent to this
+        # page meanwhile (someone else joined) is never newer than the one answered here.
         participant = self.relay.participant(str(who.visit.id), who.participant_id)
         layout = participant.layout() if participant else {}
-        await self._push_layouts(who.visit.id, skip=sid)
         return {"sdp": answer.sdp, "type": answer.type, "layout": layout}
 
     async def _warm_offer(

@@ -197,7 +197,7 @@ export function startVisit({
       chat.show(data.messages);
       controls.report();
     });
-    socket.on("layout", peer.applyLayout);
+    socket.on("layout", peer.layoutChanged);
     socket.on("people", (people) => {
       state.people = people || {};
       render();

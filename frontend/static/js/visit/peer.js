@@ -65,6 +65,7 @@ export function setupPeer({
   let audioSender = null;
   let holding = false; // a waiting page's connection: nothing is sent yet
   let offering = null; // the generation whose offer is not sent yet (it waits for the socket)
+  let layoutsSeen = 0; // "layout" messages received on the visit socket so far
   function closePeer() {
     if (state.pc) {
       state.pc.onconnectionstatechange = null;
@@ -132,8 +133,13 @@ export function setupPeer({
         throw new Error(answer.error.message);
       }
       if (generation !== state.generation) return;
+      // A "layout" that arrives while the answer is applied is newer than the answer's own
+      // (someone joined meanwhile): the answer's must not undo it.
+      const layoutsBefore = layoutsSeen;
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      if (!hold) applyLayout(answer.layout);
+      if (generation !== state.generation) return;
+      if (!hold && layoutsSeen === layoutsBefore) applyLayout(answer.layout);
+      else if (!hold) describeConnection();
     } catch (error) {
       if (offering === generation) offering = null;
       if (generation !== state.generation || state.ended) return;
@@ -189,5 +195,11 @@ export function setupPeer({
     startPeer(options);
   }
 
-  return { startPeer, closePeer, applyLayout, release, onSocketConnected };
+  // A "layout" message from the relay (someone joined or left).
+  function layoutChanged(layout) {
+    layoutsSeen++;
+    applyLayout(layout);
+  }
+
+  return { startPeer, closePeer, applyLayout, layoutChanged, release, onSocketConnected };
 }
