@@ -44,6 +44,9 @@ STALE_SECONDS = 5.0
 LEASE_SECONDS = 10.0
 PLACING_LOCK_MS = 2000
 PLACING_WAIT_SECONDS = 3.0
+# A warm connection's node takes the visit it enters unless it carries this many more
+# participants than the least-loaded node (its connection then moves with no new negotiation).
+WARM_SLACK_PARTICIPANTS = 4
 SERVING = "serving"
 DRAINING = "draining"
 
@@ -252,11 +255,12 @@ class NodeRegistry:
     def _placed_key(self, node_id: str) -> str:
         return f"{self.prefix}node-placed:{node_id}"
 
-    async def place(self, visit_id: str, node: Node) -> Placement:
+    async def place(self, visit_id: str, node: Node, *, prefer_asker: bool = False) -> Placement:
         """The visit's owner: the current one while its lease holds, its node is fresh and
         answers a connection, else the least-loaded serving node, claimed atomically (one
         winner among racers). A dead owner (kill -9) is seen at once by the probe, not after
-        its entry goes stale."""
+        its entry goes stale. `prefer_asker`: the asking node (it holds a warm connection for
+        the visit) unless it is busier than the least loaded by WARM_SLACK_PARTICIPANTS."""
         seen = await self.redis.get(self._owner_key(visit_id))
         nodes = await self.nodes()
         alive = {n.id for n in nodes}
@@ -279,6 +283,13 @@ class NodeRegistry:
         async with self._placing():
             load = await self._load(serving)
             chosen = min(serving, key=lambda n: (*load[n.id], n.cpu, n.id))
+            asker = next((n for n in serving if n.id == node.id), None)
+            if (
+                prefer_asker
+                and asker is not None
+                and load[asker.id][0] <= load[chosen.id][0] + WARM_SLACK_PARTICIPANTS
+            ):
+                chosen = asker
             value = await self._place(
                 keys=[self._owner_key(visit_id), self._epoch_key(visit_id)],
                 args=[seen or b"", chosen.id, int(LEASE_SECONDS * 1000), chosen.url],
@@ -382,8 +393,11 @@ def _placement(value: bytes | str) -> Placement:
 REGISTRY: web.AppKey[NodeRegistry | None] = web.AppKey("node_registry")
 
 
-async def place_visit(app: web.Application, visit_id: uuid.UUID) -> Placement:
+async def place_visit(
+    app: web.Application, visit_id: uuid.UUID, *, prefer_here: bool = False
+) -> Placement:
     """The node that owns the visit, placing it now if nobody does; this node when alone.
+    `prefer_here`: this node holds a warm connection for the visit (see NodeRegistry.place).
 
     Redis out: a visit live here stays here; any other gets TryAgain (503 `try_again`)."""
     node = app[NODE]
@@ -392,7 +406,7 @@ async def place_visit(app: web.Application, visit_id: uuid.UUID) -> Placement:
     if registry is None:
         return Placement(node.id, node.url, 0)
     try:
-        return await registry.place(key, node)
+        return await registry.place(key, node, prefer_asker=prefer_here)
     except (RedisError, OSError) as exc:
         if key in node.load().visits:  # live here: it goes on here, Redis or not
             epoch = node.owned[key][0] if key in node.owned else 0

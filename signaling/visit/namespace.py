@@ -314,7 +314,8 @@ class VisitNamespace(GuardedNamespace):
             raise Conflict("This connection waits for another visit.")
         if who.visit.ended_at is not None:  # the visit as attendee_of just read it
             raise visits.VisitEnded("This visit has ended.")
-        placement = await place_visit(self.app, visit_id)
+        # Placed here if it can be (this node holds the warm connection), so it moves as is.
+        placement = await place_visit(self.app, visit_id, prefer_here=True)
         if placement.node_id != self.app[NODE].id:
             # This warm connection waits on another node than the visit's: the page connects
             # to the visit's node the usual way (a new peer connection there).

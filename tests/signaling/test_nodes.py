@@ -87,6 +87,35 @@ async def test_placement_picks_the_least_loaded_serving_node_once(own_redis):
         await redis.aclose()
 
 
+async def test_a_warm_connection_s_node_takes_the_visit_unless_it_is_much_busier(own_redis):
+    """A waiting page's warm connection moves into the visit as is only on its own node: that
+    node takes the visit it enters while it is not much busier than the least loaded."""
+    redis = Redis.from_url(own_redis)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
+    try:
+        warm = Node("warm", "http://warm", load=lambda: NodeLoad(frozenset({"x"}), 2))
+        idle = Node("idle", "http://idle")
+        for node in (warm, idle):
+            await registry.register(node)
+        # Without the preference the idle node gets it; with it, the warm connection's node.
+        assert (await registry.place("cold", warm)).node_id == "idle"
+        assert (await registry.place("entered", warm, prefer_asker=True)).node_id == "warm"
+        # Placed once: the other side's warm connection elsewhere finds it there.
+        assert (await registry.place("entered", idle, prefer_asker=True)).node_id == "warm"
+
+        # Much busier (three visits more than the least loaded): spread wins.
+        busy = Node(
+            "warm", "http://warm", load=lambda: NodeLoad(frozenset({"x", "y", "z", "w"}), 8)
+        )
+        await registry.register(busy)
+        assert (await registry.place("later", busy, prefer_asker=True)).node_id == "idle"
+        # A draining node never takes one, warm connection or not.
+        await registry.register(Node("warm", "http://warm", draining=True))
+        assert (await registry.place("drained", warm, prefer_asker=True)).node_id == "idle"
+    finally:
+        await redis.aclose()
+
+
 async def test_a_stale_owner_loses_its_visit_and_its_late_renewal_is_refused(own_redis):
     redis = Redis.from_url(own_redis)
     registry = NodeRegistry(redis, PREFIX, probe=answers)
