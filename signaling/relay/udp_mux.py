@@ -20,8 +20,9 @@ puts these addresses into the host candidates in place of the interfaces' (1:1 N
 as mediasoup's announcedAddress and LiveKit's use_external_ip).
 
 These sockets are IPv4 and bound to 0.0.0.0 (the kernel picks the source address by route, as
-LiveKit's and mediasoup's wildcard listeners do); IPv6 host candidates are left out then. With
-none of the three settings, aioice's own gathering runs unchanged.
+LiveKit's and mediasoup's wildcard listeners do); IPv6 host candidates are left out then, and
+so are TURN candidates (the relay has no TURN server of its own). With none of the three
+settings, aioice's own gathering runs unchanged.
 
 Every aioice internal used is here; aioice is pinned exactly (pyproject) and
 tests/signaling/test_aiortc_hooks.py fails if an upgrade moves one.
@@ -357,26 +358,28 @@ class MediaPorts:
                 hooks.offer_loopback_candidate(pc)
             return
         for transceiver in pc.getTransceivers():
-            connection = transceiver.receiver.transport.transport.iceGatherer._connection
-            if getattr(connection, MUX_MARK, None) is self:
-                continue
-            # A longer ufrag: it is the demux key of the shared port, unique among thousands.
-            connection._local_username = random_string(UFRAG_LENGTH)
+            self.install_connection(
+                transceiver.receiver.transport.transport.iceGatherer._connection
+            )
 
-            async def gather(
-                component: int,
-                addresses: list[str],
-                timeout: int = 5,  # noqa: ASYNC109 (aioice's own signature)
-                _connection: Connection = connection,
-            ) -> list[Candidate]:
-                return await self._gather(_connection, component, addresses, timeout)
+    def install_connection(self, connection: Connection) -> None:
+        """Give one aioice connection these ports and addresses, before it gathers."""
+        if getattr(connection, MUX_MARK, None) is self:
+            return
+        # A longer ufrag: it is the demux key of the shared port, unique among thousands.
+        connection._local_username = random_string(UFRAG_LENGTH)
 
-            connection.get_component_candidates = gather  # type: ignore[method-assign]
-            setattr(connection, MUX_MARK, self)
+        async def gather(
+            component: int,
+            addresses: list[str],
+            timeout: int = 5,  # noqa: ASYNC109 (aioice's own signature)
+        ) -> list[Candidate]:
+            return await self._gather(connection, component, addresses, timeout)
+
+        connection.get_component_candidates = gather  # type: ignore[method-assign]
+        setattr(connection, MUX_MARK, self)
 
     def _hosts(self, addresses: list[str]) -> list[str]:
-        if not addresses:  # the relay transport policy: no host candidates at all
-            return []
         hosts = list(self.announced_ips) or [
             a for a in addresses if ipaddress.ip_address(a).version == 4
         ]
