@@ -328,7 +328,14 @@ class MediaPorts:
         if self.udp_port is not None and self.shared is None:
             async with self._opening:
                 if self.shared is None:
-                    self.shared = await _open_socket(self.udp_port, shared=True)
+                    try:
+                        self.shared = await _open_socket(self.udp_port, shared=True)
+                    except OSError as exc:
+                        raise OSError(
+                            exc.errno,
+                            f"cannot bind the relay's media port (OPENCONSULT_RTC_UDP_PORT) "
+                            f"UDP {BIND_HOST}:{self.udp_port}: {exc.strerror}",
+                        ) from exc
                     logger.info("relay media on UDP port %d", self.shared.port)
 
     async def close(self) -> None:

@@ -156,6 +156,15 @@ async def test_strangers_are_dropped_and_counted_and_a_closed_connection_is_forg
         await relay.close()
 
 
+async def test_a_taken_media_port_stops_the_relay_at_start_with_a_clear_message() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        relay = MediaRelay(ice_servers=[], media_ports=MediaPorts(udp_port=taken.getsockname()[1]))
+        with pytest.raises(OSError, match="OPENCONSULT_RTC_UDP_PORT"):
+            await relay.start()
+        await relay.close()
+
+
 async def test_a_port_range_gives_each_connection_a_port_inside_it() -> None:
     low = random.randrange(41000, 48000)
     ports = MediaPorts(port_range=(low, low + 19), loopback=True)
