@@ -63,7 +63,7 @@ class NoFreeMediaPort(Exception):
 
 
 def parse_port_range(text: str) -> tuple[int, int]:
-    """ "40000-40099" -> (40000, 40099)."""
+    """Parse OPENCONSULT_RTC_UDP_PORTS: "40000-40099" -> (40000, 40099)."""
     low, _, high = text.partition("-")
     return int(low), int(high)
 
