@@ -8,6 +8,7 @@ shipped by check-jsonschema) and read like compose reads it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -208,8 +209,6 @@ def _production_env(tmp_path: Path) -> dict[str, object]:
 def test_env_example_placeholders_are_refused_in_production(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import os
-
     for name in list(os.environ):
         if name in setting_names():
             monkeypatch.delenv(name)
@@ -225,3 +224,52 @@ def test_env_example_placeholders_are_refused_in_production(
     for name in SECRETS - app_secrets:
         assert example[name] == ""
     assert example["PUBLIC_IP"] == "" and example["PUBLIC_HOSTNAME"] == ""
+
+
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?:(:[-?])([^}]*))?\}")
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}` (an empty value is unset)."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        found = variables.get(name, "")
+        if not found and kind == ":?":
+            raise LookupError(f"{name}: {rest}")
+        return found or (rest if kind == ":-" else "")
+
+    return _VARIABLE.sub(one, value)
+
+
+def test_the_nodes_start_with_a_filled_in_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Each node's environment, as compose passes it from a filled-in .env, is one the app
+    accepts in production, with its own media port and the host's public address."""
+    filled = {
+        **_env_example(),
+        "PUBLIC_HOSTNAME": "visits.clinic.example",
+        "PUBLIC_IP": "203.0.113.10",
+        "OPENCONSULT_SECRET_KEY": "s" * 48,
+        "OPENCONSULT_NOTE_KEYS": new_note_key("k1"),
+        "OPENCONSULT_AUDIT_KEYS": new_note_key("a1"),
+        "OPENCONSULT_TURN_SECRET": "t" * 64,
+        "POSTGRES_PASSWORD": "p" * 32,
+    }
+    for name, service in _app_services().items():
+        for variable in list(os.environ):
+            if variable in setting_names():
+                monkeypatch.delenv(variable)
+        env = {k: _interpolate(str(v), filled) for k, v in service["environment"].items()}
+        for variable, value in env.items():
+            monkeypatch.setenv(variable, value)
+        settings = load_settings(data_dir=tmp_path)
+        assert settings.env == "production" and settings.node_id == name
+        assert service["ports"] == [f"{settings.rtc_udp_port}:{settings.rtc_udp_port}/udp"]
+        assert settings.rtc_announced_ips == ("203.0.113.10",)
+        assert settings.base_url == "https://visits.clinic.example"
+        assert len(settings.turn_urls) == 3 and settings.stun_urls
+    # As shipped, the example stops compose itself: its empty values are required ones.
+    env = next(iter(_app_services().values()))["environment"]
+    with pytest.raises(LookupError):
+        for value in env.values():
+            _interpolate(str(value), _env_example())

@@ -10,6 +10,8 @@ ConfigMap, JSON 6902 add/replace) and fails on anything else, so a new feature g
 from __future__ import annotations
 
 import copy
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from app.core.config import setting_names
+from app.core.config import load_settings, new_note_key, setting_names
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 BASE = DEPLOY / "k8s" / "base"
@@ -260,3 +262,41 @@ def test_overlay_patches_the_clinic_names():
         config = _one(built, "ConfigMap", "openconsult-config")["data"]
         assert config["OPENCONSULT_PUBLIC_URL"] == f"https://{ingress['spec']['rules'][0]['host']}"
         assert all(r["metadata"].get("namespace") for r in built)
+
+
+def test_a_pod_starts_with_the_manifests_settings(
+    built: list[Resource], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The environment Kubernetes would give pod openconsult-1 (ConfigMap, field references,
+    `$(VAR)` expansion, an operator's Secret) is one the app accepts in production."""
+    app = _one(built, "StatefulSet", "openconsult")
+    (container,) = _containers(app)
+    fields = {"metadata.name": "openconsult-1", "status.hostIP": "198.51.100.7"}
+    secret = {
+        "OPENCONSULT_SECRET_KEY": "s" * 48,
+        "OPENCONSULT_NOTE_KEYS": new_note_key("k1"),
+        "OPENCONSULT_AUDIT_KEYS": new_note_key("a1"),
+        "OPENCONSULT_TURN_SECRET": "t" * 64,
+        "DATABASE_URL": "postgresql://openconsult:pw@db.internal:5432/openconsult",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+    }
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        env.update(_one(built, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], item["value"])
+        elif "fieldRef" in item["valueFrom"]:
+            env[item["name"]] = fields[item["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            env[item["name"]] = secret[item["valueFrom"]["secretKeyRef"]["key"]]
+    for variable in list(os.environ):
+        if variable in setting_names():
+            monkeypatch.delenv(variable)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.env == "production" and settings.node_id == "openconsult-1"
+    assert settings.node_url == "http://openconsult-1.openconsult-nodes:8080"
+    assert settings.rtc_announced_ips == ("198.51.100.7",)
+    assert settings.turn_urls and settings.stun_urls
