@@ -15,7 +15,7 @@ from app.core.config import setting_names
 from tests.support import nginx
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-THIRD_PARTY = {"postgres", "redis", "nginx"}
+THIRD_PARTY = {"postgres", "redis", "nginx", "coturn"}
 
 
 def test_compose_sets_only_settings_the_app_knows():
