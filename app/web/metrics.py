@@ -134,6 +134,9 @@ async def measure_requests(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away first (nginx's code for it)
+        raise
     finally:
         metrics = request.app[METRICS]
         route = route_name(request)
