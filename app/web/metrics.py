@@ -89,7 +89,9 @@ class Metrics:
                 async with asyncio.timeout(SCRAPE_REFRESH_SECONDS):
                     await refresh()
             except Exception as exc:
-                log.warning("metrics: a refresh failed (%s); its last values stay", type(exc))
+                log.warning(
+                    "metrics: a refresh failed (%s); its last values stay", type(exc).__name__
+                )
         return generate_latest(self.registry)
 
 
