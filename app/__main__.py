@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ from app.core import audit, checkpoints
 from app.core.config import NOTE_KEY_ID, Settings, SettingsError, load_settings, new_note_key
 from app.core.db import Database
 from app.core.errors import DomainError
+from app.core.logs import configure_logging
 from app.core.models import Clinic, Role
 from app.demo import DEMO_ACCOUNTS, DEMO_CLINIC, seed_demo
 from app.main import create_app
@@ -364,9 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         return cmd_serve(settings, args)
     commands = {

@@ -279,3 +279,42 @@ async def send_due(db: Database, settings: Settings, *, limit: int = 50) -> int:
         await _audit_sent(db, message)
         sent += 1
     return sent
+
+
+FAILED_WINDOW = timedelta(hours=24)
+
+
+async def figures(
+    db: Database, now: datetime
+) -> tuple[dict[Channel, int], dict[Channel, int], float]:
+    """Per channel, the messages due and not sent yet (the backlog) and those given up on whose
+    send time fell in the last day; and how long the oldest due message has waited (seconds)."""
+    due = sa.and_(
+        col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.send_after) <= now
+    )
+    failed = sa.and_(
+        col(OutboxMessage.status) == OutboxStatus.FAILED,
+        col(OutboxMessage.send_after) >= now - FAILED_WINDOW,
+    )
+    count = sa.func.count()
+    async with db.session() as session:
+        connection = await session.connection()
+        backlog_rows = await connection.execute(
+            sa.select(col(OutboxMessage.channel), count).where(due).group_by(OutboxMessage.channel)
+        )
+        failed_rows = await connection.execute(
+            sa.select(col(OutboxMessage.channel), count)
+            .where(failed)
+            .group_by(OutboxMessage.channel)
+        )
+        oldest = await session.scalar(
+            sa.select(sa.func.min(col(OutboxMessage.send_after))).where(due)
+        )
+    backlog = {Channel(channel): int(n) for channel, n in backlog_rows.all()}
+    gave_up = {Channel(channel): int(n) for channel, n in failed_rows.all()}
+    waited = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None:  # SQLite hands back naive UTC
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        waited = max((now - oldest).total_seconds(), 0.0)
+    return backlog, gave_up, waited

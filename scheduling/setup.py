@@ -16,6 +16,7 @@ from scheduling import (
     routes,
     tasks,
 )
+from scheduling.metrics import setup_metrics
 
 
 def setup(app: web.Application) -> None:
@@ -27,4 +28,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(fhir.routes)
     app.add_routes(pages.routes)
     tasks.setup_jobs(app)
+    setup_metrics(app)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)

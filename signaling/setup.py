@@ -21,6 +21,7 @@ from signaling.checkin import routes as checkin_routes
 from signaling.checkin import staff_routes as checkin_staff
 from signaling.checkin import text_routes as checkin_texts
 from signaling.checkin.guest_routes import GUESTS_CHANGED
+from signaling.metrics import setup_metrics
 from signaling.ondemand import openapi as ondemand_openapi
 from signaling.ondemand import routes as ondemand_routes
 from signaling.queue import ondemand_routes as queue_ondemand
@@ -60,6 +61,7 @@ def setup(app: web.Application) -> None:
     app[SOCKET_SERVER].register_namespace(visit_namespace)
     setup_placement(app, visit_namespace.joined_visits, visit_namespace.let_go)
     setup_media_relay(app, settings)
+    setup_metrics(app)
     add_openapi(app, openapi.PATHS, openapi.SCHEMAS)
     add_openapi(app, ondemand_openapi.PATHS, ondemand_openapi.SCHEMAS)
 

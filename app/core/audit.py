@@ -136,6 +136,7 @@ async def record(
         )
         event.hash = event_mac(keys, event)
         session.add(event)
+    db.audit_written[(action, outcome)] += 1
     return event
 
 

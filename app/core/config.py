@@ -156,7 +156,8 @@ class Settings(BaseSettings):
     # so the visit starts the moment they are admitted. Off: they connect after the admit.
     warm_waiting: bool = True
     # Operations: log lines as text or one JSON object each; a bearer token /metrics asks for
-    # (unset: /metrics answers only requests from loopback or OPENCONSULT_TRUSTED_PROXIES).
+    # (unset: /metrics answers only direct, unforwarded requests from loopback or private
+    # addresses; app/web/metrics.py).
     log_format: Literal["text", "json"] = "text"
     metrics_token: SecretStr | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -56,6 +57,8 @@ class Database:
         # SQLite serialises writers itself, but the audit chain reads then writes; in one
         # process this lock keeps that pair atomic (several processes need PostgreSQL).
         self.audit_lock = asyncio.Lock()
+        # Audit events this handle wrote, by (action, outcome): /metrics reads them.
+        self.audit_written: Counter[tuple[str, str]] = Counter()
         self._subscribers: list[Subscriber] = []
 
     @classmethod

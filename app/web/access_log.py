@@ -30,11 +30,20 @@ def request_path(request: web.BaseRequest) -> str:
 
 class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request_path(request)
         self.logger.info(
             '%s "%s %s" %s %.1fms',
             request.remote,
             request.method,
-            request_path(request),
+            path,
             response.status,
             time * 1000,
+            # The same fields apart, for JSON log lines (OPENCONSULT_LOG_FORMAT=json).
+            extra={
+                "client": request.remote,
+                "method": request.method,
+                "path": path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 1),
+            },
         )

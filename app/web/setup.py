@@ -6,6 +6,7 @@ from aiohttp import web
 
 from app.web.data import setup_data
 from app.web.keys import OPENAPI_FRAGMENTS
+from app.web.metrics import setup_metrics
 from app.web.middlewares import add_security_headers, errors_middleware, session_middleware
 from app.web.nodes import setup_nodes
 from app.web.openapi import PLATFORM_PATHS, PLATFORM_SCHEMAS, Spec
@@ -14,10 +15,11 @@ from app.web.templates import setup_templates
 
 
 def setup(app: web.Application) -> None:
-    """Data layer, this node, middlewares, headers, templates, platform routes (health, audit,
-    OpenAPI)."""
+    """Data layer, this node, metrics, middlewares, headers, templates, platform routes (health,
+    audit, OpenAPI)."""
     setup_data(app)
     setup_nodes(app)
+    setup_metrics(app)  # first: its middleware times the others too
     app.middlewares.extend([errors_middleware, session_middleware])
     app.on_response_prepare.append(add_security_headers)
     setup_templates(app)

@@ -111,6 +111,10 @@ class WaitingRoomNamespace(QueueNamespace):
             log.info("appointment %s left the waiting room after the grace period", appointment_id)
             await self.notifier.provider_changed(provider_id)
 
+    def patients_connected(self) -> int:
+        """Patients (not guests) with a waiting-room page connected to this process."""
+        return len(set(self._local.values()))
+
     async def beat(self) -> None:
         """Tell the presence store our connections are alive (matters with Redis)."""
         for sid, appointment_id in list(self._local.items()):

@@ -1,5 +1,6 @@
 """The media relay: forwards encoded audio and video between the participants of a visit."""
 
+from signaling.relay.forwarding import RelayCounters
 from signaling.relay.relay import MEDIA_RELAY, MediaRelay, setup_media_relay
 from signaling.relay.room import Participant, RelayError, Room, RoomFull
 from signaling.relay.udp_mux import MediaPorts
@@ -9,6 +10,7 @@ __all__ = [
     "MediaPorts",
     "MediaRelay",
     "Participant",
+    "RelayCounters",
     "RelayError",
     "Room",
     "RoomFull",

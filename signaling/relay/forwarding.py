@@ -25,6 +25,7 @@ import contextlib
 import fractions
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -46,6 +47,21 @@ VIDEO_QUEUE_SIZE = 60
 AUDIO_QUEUE_SIZE = 100
 # Codecs whose keyframes the packet path can tell from a packet's payload descriptor.
 PACKET_CODECS = frozenset({"video/vp8", "audio/opus"})
+
+
+@dataclass
+class RelayCounters:
+    """What the relay forwarded and dropped since it started, across every visit (plain
+    integers; /metrics reads them). Packets are the packet path's, frames the frame path's."""
+
+    packets_forwarded: int = 0
+    packets_dropped: int = 0  # a viewer still connecting, waiting for a keyframe, or too old
+    frames_forwarded: int = 0
+    frames_dropped: int = 0  # a viewer waiting for a keyframe, or its queue full
+    frames_transcoded: int = 0
+    bytes_forwarded: int = 0  # payload bytes, both paths
+    keyframe_requests_received: int = 0  # PLI/FIR from viewers
+    keyframe_requests_sent: int = 0  # PLI to publishers
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -98,10 +114,16 @@ def can_forward_packets(
 class SlotTrack(MediaStreamTrack):
     """What one viewer's sender sends: whichever publisher the relay binds to this slot."""
 
-    def __init__(self, kind: str, codec: RTCRtpCodecParameters | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        codec: RTCRtpCodecParameters | None = None,
+        counters: RelayCounters | None = None,
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.codec = codec
+        self.counters = counters or RelayCounters()
         self.source: PublishedTrack | None = None
         self.path: str | None = None  # "packet", "frame" or "transcode" while bound
         self.forwarding = False  # packet or frame path: the codec passes unchanged
@@ -133,8 +155,11 @@ class SlotTrack(MediaStreamTrack):
             raise MediaStreamError
         if isinstance(item, av.Packet):
             self.packets_forwarded += 1
+            self.counters.frames_forwarded += 1
+            self.counters.bytes_forwarded += item.size
         else:
             self.frames_transcoded += 1
+            self.counters.frames_transcoded += 1
         return item
 
     def attach_sender(self, transceiver: RTCRtpTransceiver) -> None:
@@ -176,6 +201,7 @@ class SlotTrack(MediaStreamTrack):
             stream.skip(packet.sequence_number)  # padding only: nothing the viewer needs
             return
         if not hooks.is_connected(sender):
+            self.counters.packets_dropped += 1
             return  # still connecting: its picture starts at a keyframe asked for then
         data = stream.rewrite(
             ssrc=packet.ssrc,
@@ -189,14 +215,19 @@ class SlotTrack(MediaStreamTrack):
             audio_level=packet.extensions.audio_level,
         )
         if data is None:
+            self.counters.packets_dropped += 1
             if stream.awaiting_keyframe:
                 self.request_keyframe()
             return
         if await hooks.send_rtp(sender, data):
             hooks.record_sent(sender, ntp, stream.last_timestamp_sent, len(packet.payload))
             self.packets_forwarded += 1
+            self.counters.packets_forwarded += 1
+            self.counters.bytes_forwarded += len(packet.payload)
             if keyframe:
                 self.keyframes_forwarded += 1
+        else:
+            self.counters.packets_dropped += 1
 
     async def _retransmit(self, sequence: int) -> bool:
         """A NACK from the viewer: answered from the packet path's history (False: not ours)."""
@@ -210,6 +241,7 @@ class SlotTrack(MediaStreamTrack):
     def viewer_lost_picture(self) -> None:
         """The viewer sent a PLI or FIR: forwarded upstream (rate-limited by the publisher)."""
         self.keyframe_requests_received += 1
+        self.counters.keyframe_requests_received += 1
         self.request_keyframe()
 
     def request_keyframe(self) -> None:
@@ -220,6 +252,7 @@ class SlotTrack(MediaStreamTrack):
     def push_packet(self, packet: av.Packet[Any], keyframe: bool) -> None:
         if self._awaiting_keyframe:
             if not keyframe:
+                self.counters.frames_dropped += 1
                 self.request_keyframe()
                 return
             self._awaiting_keyframe = False
@@ -227,11 +260,13 @@ class SlotTrack(MediaStreamTrack):
             # The viewer's sender fell behind. Dropping video breaks the chain of references,
             # so start over from a keyframe; audio just loses the oldest frame.
             if self.kind == "video":
+                self.counters.frames_dropped += self._queue.qsize() + 1
                 self._clear()
                 self._awaiting_keyframe = True
                 self.request_keyframe()
                 return
             self._queue.get_nowait()
+            self.counters.frames_dropped += 1
         if keyframe and self.kind == "video":
             self.keyframes_forwarded += 1
             self._since_keyframe = 0
@@ -270,9 +305,17 @@ class SlotTrack(MediaStreamTrack):
 class PublishedTrack:
     """One participant's incoming audio or video, handed on to the viewers bound to it."""
 
-    def __init__(self, *, kind: str, receiver: RTCRtpReceiver, codec: RTCRtpCodecParameters | None):
+    def __init__(
+        self,
+        *,
+        kind: str,
+        receiver: RTCRtpReceiver,
+        codec: RTCRtpCodecParameters | None,
+        counters: RelayCounters | None = None,
+    ):
         self.kind = kind
         self.codec = codec
+        self.counters = counters or RelayCounters()
         self.keyframes_received = 0
         self.keyframe_requests_sent = 0
         self._receiver = receiver
@@ -353,6 +396,7 @@ class PublishedTrack:
         task = hooks.send_picture_loss(self._receiver)
         if task is not None:
             self.keyframe_requests_sent += 1
+            self.counters.keyframe_requests_sent += 1
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

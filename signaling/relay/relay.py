@@ -10,6 +10,7 @@ from aiohttp import web
 from aiortc import RTCIceServer, RTCSessionDescription
 
 from app.core.config import Settings
+from signaling.relay.forwarding import RelayCounters
 from signaling.relay.ice import relay_ice_servers
 from signaling.relay.room import MAX_PARTICIPANTS, Participant, RelayError, Room
 from signaling.relay.udp_mux import MediaPorts, parse_port_range
@@ -42,6 +43,8 @@ class MediaRelay:
         self._forwarding = forwarding
         self._max = max_participants
         self.rooms: dict[str, Room] = {}
+        # Totals of every room since the relay started (rooms come and go; /metrics reads these).
+        self.counters = RelayCounters()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, forward: bool = True) -> MediaRelay:
@@ -85,6 +88,7 @@ class MediaRelay:
                 forwarding=self._forwarding,
                 max_participants=self._max,
                 on_empty=self._forget_if_empty,
+                counters=self.counters,
             )
             self.rooms[room_id] = room
         return room

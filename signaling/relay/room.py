@@ -29,6 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from signaling.relay import hooks
 from signaling.relay.forwarding import (
     PublishedTrack,
+    RelayCounters,
     SlotTrack,
     can_forward,
     can_forward_packets,
@@ -122,8 +123,10 @@ class Room:
         forwarding: str = "packet",
         max_participants: int = MAX_PARTICIPANTS,
         on_empty: Callable[[Room], None] | None = None,
+        counters: RelayCounters | None = None,
     ) -> None:
         self.id = room_id
+        self.counters = counters or RelayCounters()
         self._on_empty = on_empty
         self.participants: dict[str, Participant] = {}
         self._ice_servers = list(ice_servers)
@@ -269,13 +272,15 @@ class Room:
             kind = transceiver.kind
             codec = hooks.negotiated_codec(transceiver)
             if transceiver.receiver.track is not None:
-                published = PublishedTrack(kind=kind, receiver=transceiver.receiver, codec=codec)
+                published = PublishedTrack(
+                    kind=kind, receiver=transceiver.receiver, codec=codec, counters=self.counters
+                )
                 if kind in participant.published:
                     # Only one track per kind is relayed; the tap still drains the others.
                     participant.extra_tracks.append(published)
                 else:
                     participant.published[kind] = published
-            slot = SlotTrack(kind, codec)
+            slot = SlotTrack(kind, codec, self.counters)
             transceiver.sender.replaceTrack(slot)
             hooks.on_keyframe_request(transceiver.sender, slot.viewer_lost_picture)
         self._media_ports.install(pc)
