@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import TEST_SECRET
-from tests.e2e.test_visit import in_visit, wait_remote
+from tests.e2e.test_visit import sees_and_hears, wait_remote
+from tests.e2e.test_waiting_room import check_in, sign_in
 from tests.signaling.conftest import WaitingFactory
 from tests.support import chromium, coturn, netns, servers
 
@@ -34,6 +36,7 @@ needs_coturn = pytest.mark.skipif(
 
 MEDIA_PORT = 10000  # OPENCONSULT_RTC_UDP_PORT: the one UDP port of the relay's media
 TURN_SECRET = "turn-secret-" + secrets.token_hex(16)
+SEE_AND_HEAR_SECONDS = 45  # from the admit, for TURN over TCP on a loaded machine
 
 
 @pytest.fixture
@@ -63,6 +66,12 @@ def network() -> Iterator[netns.Network]:
 
 
 @pytest.fixture
+def routed_network() -> Iterator[netns.Network]:
+    with netns.nat_network(server_routed=True) as network:
+        yield network
+
+
+@pytest.fixture
 def udp_blocked_network() -> Iterator[netns.Network]:
     with netns.nat_network(block_udp=True) as network:
         yield network
@@ -87,12 +96,30 @@ async def browser_in(
 
 
 async def visit_through(browser: Browser, base: str, waiting: WaitingFactory) -> tuple[Page, Page]:
-    """A patient checked in and admitted, both seeing and hearing each other (or it fails)."""
+    """A patient checked in and admitted, both seeing and hearing each other (or it fails):
+    test_visit's `in_visit`, with limits for TURN over TCP on a loaded machine."""
+    v = await waiting.visitable()
     patient_ctx = await browser.new_context(base_url=base)
     provider_ctx = await browser.new_context(base_url=base)
     for ctx in (patient_ctx, provider_ctx):
-        ctx.set_default_timeout(20_000)
-    return await in_visit(patient_ctx, provider_ctx, await waiting.visitable())
+        ctx.set_default_timeout(30_000)
+    started = time.monotonic()
+    provider = await provider_ctx.new_page()
+    await sign_in(provider, v.provider, "/provider/queue")
+    patient = await patient_ctx.new_page()
+    await check_in(patient, v.token)
+    checked_in = time.monotonic()
+    name = f"{v.patient.given_name} {v.patient.family_name}"
+    await provider.get_by_role("button", name=f"Admit {name}").click()
+    await provider.wait_for_url("**/visit/*", timeout=30_000)
+    await patient.wait_for_url("**/visit/*", timeout=30_000)
+    await sees_and_hears(provider, "the patient", limit=SEE_AND_HEAR_SECONDS)
+    await sees_and_hears(patient, "the provider", limit=SEE_AND_HEAR_SECONDS)
+    print(
+        f"checked in and signed in {checked_in - started:.1f} s, "
+        f"admit to seeing and hearing {time.monotonic() - checked_in:.1f} s"
+    )
+    return patient, provider
 
 
 async def route(page: Page) -> dict[str, Any]:
@@ -140,6 +167,25 @@ async def test_visit_through_nat_on_one_announced_media_port(
     # each packet once: the first rule returns what it matched).
     assert netns.counted(network.server, "INPUT", media) > 100
     assert netns.counted(network.server, "INPUT", other) == 0
+
+
+async def test_visit_from_behind_nat_straight_to_the_relay(
+    routed_network: netns.Network,
+    node_env: dict[str, str],
+    waiting: WaitingFactory,
+    tmp_path: Path,
+):
+    """No STUN, no TURN: the browsers behind the masquerade reach the relay's own address over
+    UDP, and the relay answers them at the router's address it sees (peer-reflexive)."""
+    network = routed_network
+    with netns.app_node(network, node_env) as node:
+        async with browser_in(network, node.url, tmp_path) as browser:
+            for page in await visit_through(browser, node.url, waiting):
+                selected = await route(page)
+                # "prflx" when the pair uses the address the NAT gave it, as the relay saw it.
+                assert selected["localType"] in ("host", "prflx"), selected
+                assert selected["protocol"] == "udp", selected
+                assert selected["remoteAddress"] == network.server_ip, selected
 
 
 @asynccontextmanager
@@ -220,8 +266,14 @@ async def test_visit_through_turn_over_tls_trusted_like_a_real_browser(
 
 @needs_coturn
 async def test_relay_only_sends_media_through_turn_although_udp_works(
-    network: netns.Network, node_env: dict[str, str], waiting: WaitingFactory, tmp_path: Path
+    routed_network: netns.Network,
+    node_env: dict[str, str],
+    waiting: WaitingFactory,
+    tmp_path: Path,
 ):
+    """The relay's own address is reachable over UDP here (a routed network): only the policy
+    keeps the browsers on TURN."""
+    network = routed_network
     url = f"turn:{network.public_ip}:{coturn.TURN_PORT}"  # UDP to coturn: nothing blocks it
     async with turn_visit(
         network, node_env, waiting, tmp_path, turn_urls=url, OPENCONSULT_RTC_RELAY_ONLY="true"

@@ -122,8 +122,10 @@ class Network:
 
 
 @contextmanager
-def nat_network(*, block_udp: bool = False) -> Iterator[Network]:
-    """client -- router (NAT both ways) -- server, as the module docstring draws it."""
+def nat_network(*, block_udp: bool = False, server_routed: bool = False) -> Iterator[Network]:
+    """client -- router (NAT both ways) -- server, as the module docstring draws it.
+    `server_routed`: the client also reaches the server's private address (a routed network,
+    still masqueraded), so the relay's own candidates work without an announced address."""
     with (
         namespace("client") as client,
         namespace("router") as router,
@@ -149,6 +151,8 @@ def nat_network(*, block_udp: bool = False) -> Iterator[Network]:
         router.iptables(
             "-A", "FORWARD", "-i", "lan", "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT"
         )
+        if server_routed:
+            router.iptables("-A", "FORWARD", "-i", "lan", "-d", SERVER_IP, "-j", "ACCEPT")
         if block_udp:
             client.iptables("-A", "OUTPUT", "-p", "udp", "-j", "DROP")
         yield Network(client, router, server)
