@@ -216,6 +216,9 @@ def running(
 
 def fetch_command(ns: Namespace, url: str) -> list[str]:
     """A command that succeeds when GET `url` from inside `ns` answers 200."""
+    curl = shutil.which("curl")
+    if curl:  # starts faster than Python on a loaded machine
+        return ns.command(curl, "-sf", "-o", "/dev/null", "--max-time", "2", url)
     script = (
         "import sys, urllib.request\n"
         "sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)"
