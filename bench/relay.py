@@ -17,7 +17,10 @@ audio+video delivered to the other. It reports:
   loss, relay and generator CPU; `max_visits_per_core` = the largest N with every stream at
   >= 18 fps and the relay under 95 % of a core, and `limited_by`: which process gave out first;
 - with Chromium (skip with `--chromium-visits 0`): first remote frame times over sequential 1:1
-  visits on the packet path, `first_frame_p50_s` / `first_frame_p95_s`.
+  visits on the packet path, `first_frame_p50_s` / `first_frame_p95_s`;
+- with `--udp-port U`: the packet path again with every connection on the one UDP port U
+  (/packet-port/), `single_port_cpu_pct_per_stream` and `single_port_vs_per_connection_cpu_ratio`
+  against the per-connection ports of /packet/ (`--ports-only`: just these two, no ramp).
 
 The last line is one JSON object. Usage: .venv/bin/python bench/relay.py [--max-visits 128]
 """
@@ -46,16 +49,17 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MIN_FPS = 18.0  # a visit is "sustained" while every stream is received at this rate or better
 MAX_RELAY_CPU = 95.0
 PATHS = ("packet", "frame", "transcode")
+SINGLE_PORT_PATH = "packet-port"
 
 
 # ---------------------------------------------------------------- server process
 
 
-def serve(port: int) -> None:
+def serve(port: int, udp_port: int | None) -> None:
     """The relay process: one harness per forwarding path."""
     from aiohttp import web
 
-    from signaling.relay import MediaRelay
+    from signaling.relay import MediaPorts, MediaRelay
     from tests.support.relay_harness import RELAY, harness_app
 
     async def counts(request: web.Request) -> web.Response:
@@ -73,6 +77,12 @@ def serve(port: int) -> None:
         "frame": MediaRelay(ice_servers=[], loopback=True, forwarding="frame"),
         "transcode": MediaRelay(ice_servers=[], loopback=True, forward=False),
     }
+    if udp_port is not None:
+        relays[SINGLE_PORT_PATH] = MediaRelay(
+            ice_servers=[],
+            forwarding="packet",
+            media_ports=MediaPorts(udp_port=udp_port, loopback=True),
+        )
     for path, relay in relays.items():
         sub = harness_app(relay)
         apps.append(sub)
@@ -503,7 +513,10 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
     result["idle_cpu_pct"] = round(idle, 2)
 
     # The three paths at the same load, one after the other (CPU here is shared and noisy).
-    for path in PATHS:
+    paths = ["packet"] if args.ports_only else list(PATHS)
+    if args.udp_port is not None:
+        paths.append(SINGLE_PORT_PATH)
+    for path in paths:
         step = await _step(base, pid, path, args.reference_visits, args)
         print(f"reference: {step}", flush=True)
         if "relay_cpu_pct" in step:
@@ -525,6 +538,18 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
             result["packet_cpu_pct_per_stream"] / result["frame_cpu_pct_per_stream"], 3
         )
     result["reference_visits"] = args.reference_visits
+    single = result.pop(f"{SINGLE_PORT_PATH}_cpu_pct_per_stream", None)
+    for key in list(result):
+        if key.startswith(f"{SINGLE_PORT_PATH}_"):
+            result[key.replace(SINGLE_PORT_PATH, "single_port", 1)] = result.pop(key)
+    if single is not None:
+        result["single_port_cpu_pct_per_stream"] = single
+        if result.get("packet_cpu_pct_per_stream"):
+            result["single_port_vs_per_connection_cpu_ratio"] = round(
+                single / result["packet_cpu_pct_per_stream"], 3
+            )
+    if args.ports_only:
+        return result
 
     # The packet path's ramp: double the visits. max_visits_per_core is the largest N whose
     # streams all kept MIN_FPS with the relay under MAX_RELAY_CPU; the ramp goes on past the
@@ -618,6 +643,8 @@ async def _chromium_first_frames(base: str, pid: int, args: argparse.Namespace) 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     command = [sys.executable, __file__, "--serve", str(port)]
+    if args.udp_port is not None:
+        command += ["--udp-port", str(args.udp_port)]
     result: dict[str, Any] = {
         "peers": "synthetic aiortc participants (pre-encoded VP8 640x480@20 + Opus, not decoded)",
         "cpus": os.cpu_count(),
@@ -627,7 +654,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["rss_mb_at_start"] = round(_rss_mb(server.pid), 1)
         result.update(await _synthetic(server.url, server.pid, args))
         result["rss_mb_after_ramp"] = round(_rss_mb(server.pid), 1)
-        if args.chromium_visits:
+        if args.chromium_visits and not args.ports_only:
             result.update(await _chromium_first_frames(server.url, server.pid, args))
     result["bench_seconds"] = round(time.monotonic() - started, 1)
     return result
@@ -637,7 +664,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--generate", metavar="BASE_URL", help=argparse.SUPPRESS)
-    parser.add_argument("--path", default="packet", choices=PATHS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--path", default="packet", choices=[*PATHS, SINGLE_PORT_PATH], help=argparse.SUPPRESS
+    )
     parser.add_argument("--visits", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring window per step")
     parser.add_argument("--settle", type=float, default=3.0, help="wait before measuring")
@@ -645,9 +674,13 @@ def main() -> None:
     parser.add_argument("--max-visits", type=int, default=128, help="upper bound of the ramp")
     parser.add_argument("--ramp-budget", type=float, default=480, help="seconds for the ramp")
     parser.add_argument("--chromium-visits", type=int, default=30, help="0: no Chromium phase")
+    parser.add_argument("--udp-port", type=int, help="also the packet path on this one UDP port")
+    parser.add_argument(
+        "--ports-only", action="store_true", help="only per-connection vs single port (packet)"
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.udp_port)
         return
     if args.generate:
         asyncio.run(_generate(args))

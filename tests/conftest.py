@@ -35,6 +35,7 @@ from app.core.models import Clinic, Patient, Role, User, utcnow
 from app.main import create_app
 from app.migrations import upgrade
 from app.web.keys import DATABASE
+from tests.support.media_ports import media_port_settings
 from tests.support.servers import server_env
 
 PG_URL = os.environ.get("DATABASE_URL")
@@ -122,6 +123,9 @@ def settings_factory(database_url: str, tmp_path: Path) -> Callable[..., Setting
             "redis_key_prefix": f"octest:{uuid.uuid4().hex}:",
             "data_dir": tmp_path / "data",
         }
+        if overrides.get("rtc_loopback") and not {"rtc_udp_port", "rtc_udp_ports"} & set(overrides):
+            # A relay test: through the production configuration, one media port, by default.
+            values.update(media_port_settings())
         values.update(overrides)
         return load_settings(**values)
 

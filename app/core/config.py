@@ -7,7 +7,7 @@ import binascii
 import os
 import re
 import secrets
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -193,7 +193,33 @@ class Settings(BaseSettings):
             )
         if self.rtc_loopback and self.env == "production":
             raise ValueError("OPENCONSULT_RTC_LOOPBACK is for tests and development only")
+        if self.rtc_udp_ports is not None:
+            low, high = (int(part) for part in self.rtc_udp_ports.split("-"))
+            if not 1 <= low <= high <= 65535:
+                raise ValueError(
+                    f"OPENCONSULT_RTC_UDP_PORTS {self.rtc_udp_ports!r}: want 'low-high' with "
+                    "1 <= low <= high <= 65535 (e.g. 40000-40099)"
+                )
+            if self.rtc_udp_port is not None:
+                raise ValueError(
+                    "set OPENCONSULT_RTC_UDP_PORT (one port for every connection) or "
+                    "OPENCONSULT_RTC_UDP_PORTS (a port per connection), not both"
+                )
         return self
+
+    @field_validator("rtc_announced_ips")
+    @classmethod
+    def _check_announced_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            try:
+                address = ip_address(text)
+            except ValueError:
+                raise ValueError(f"not an IP address: {text!r}") from None
+            if address.version != 4:
+                raise ValueError(
+                    f"{text}: the relay's media sockets are IPv4; announce an IPv4 address"
+                )
+        return value
 
     # Consult-note encryption: "keyid:base64key,..." (AES-256, 32-byte keys) and the one that
     # encrypts new text. Development and test keep a generated key in the data folder.

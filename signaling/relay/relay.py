@@ -12,6 +12,7 @@ from aiortc import RTCIceServer, RTCSessionDescription
 from app.core.config import Settings
 from signaling.relay.ice import relay_ice_servers
 from signaling.relay.room import MAX_PARTICIPANTS, Participant, RelayError, Room
+from signaling.relay.udp_mux import MediaPorts, parse_port_range
 
 
 class MediaRelay:
@@ -20,6 +21,8 @@ class MediaRelay:
     `forwarding`: "packet" rewrites and forwards RTP packets, "frame" reassembles frames and
     re-packetizes them; either falls back to transcoding for a leg whose codec differs
     (forwarding.py says which path runs when). `forward=False` transcodes everything.
+    `media_ports`: the UDP port(s) and announced addresses of its connections (udp_mux.py);
+    by default aioice's own, plus 127.0.0.1 with `loopback`.
     """
 
     def __init__(
@@ -30,10 +33,11 @@ class MediaRelay:
         forward: bool = True,
         forwarding: Literal["packet", "frame"] = "packet",
         max_participants: int = MAX_PARTICIPANTS,
+        media_ports: MediaPorts | None = None,
     ) -> None:
+        self.media_ports = media_ports or MediaPorts(loopback=loopback)
         # An explicit list, even empty: aiortc falls back to a public STUN server on None.
         self._ice_servers = list(ice_servers)
-        self._loopback = loopback
         self._forward = forward
         self._forwarding = forwarding
         self._max = max_participants
@@ -46,7 +50,19 @@ class MediaRelay:
             loopback=settings.rtc_loopback,
             forward=forward,
             forwarding=settings.relay_forwarding,
+            media_ports=MediaPorts(
+                udp_port=settings.rtc_udp_port,
+                port_range=(
+                    parse_port_range(settings.rtc_udp_ports) if settings.rtc_udp_ports else None
+                ),
+                announced_ips=settings.rtc_announced_ips,
+                loopback=settings.rtc_loopback,
+            ),
         )
+
+    async def start(self) -> None:
+        """Bind the shared media port (if any) now: a port in use stops the app at start."""
+        await self.media_ports.start()
 
     async def join(
         self, room_id: str, participant_id: str, offer: RTCSessionDescription
@@ -64,7 +80,7 @@ class MediaRelay:
             room = Room(
                 room_id,
                 ice_servers=self._ice_servers,
-                loopback=self._loopback,
+                media_ports=self.media_ports,
                 forward=self._forward,
                 forwarding=self._forwarding,
                 max_participants=self._max,
@@ -117,6 +133,7 @@ class MediaRelay:
         rooms = list(self.rooms.values())
         self.rooms.clear()
         await asyncio.gather(*(room.end() for room in rooms))
+        await self.media_ports.close()
 
     def _forget_if_empty(self, room: Room) -> None:
         if not room.participants and self.rooms.get(room.id) is room:
@@ -130,7 +147,9 @@ def setup_media_relay(app: web.Application, settings: Settings) -> None:
     """Give the app its relay (`app[MEDIA_RELAY]`), closed with every visit on shutdown."""
 
     async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
-        app[MEDIA_RELAY] = MediaRelay.from_settings(settings)
+        relay = MediaRelay.from_settings(settings)
+        await relay.start()
+        app[MEDIA_RELAY] = relay
         yield
         await app[MEDIA_RELAY].close()
 

@@ -33,6 +33,7 @@ from signaling.relay.forwarding import (
     can_forward,
     can_forward_packets,
 )
+from signaling.relay.udp_mux import MediaPorts, NoFreeMediaPort
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class RelayError(Exception):
 
 class RoomFull(RelayError):
     """The visit already has its maximum number of participants."""
+
+
+class NoMediaPort(RelayError):
+    """Every port of the relay's media port range is in use."""
 
 
 @dataclass
@@ -112,7 +117,7 @@ class Room:
         room_id: str,
         *,
         ice_servers: Sequence[RTCIceServer],
-        loopback: bool,
+        media_ports: MediaPorts,
         forward: bool,
         forwarding: str = "packet",
         max_participants: int = MAX_PARTICIPANTS,
@@ -122,7 +127,7 @@ class Room:
         self._on_empty = on_empty
         self.participants: dict[str, Participant] = {}
         self._ice_servers = list(ice_servers)
-        self._loopback = loopback
+        self._media_ports = media_ports
         self._forward = forward
         self._forwarding = forwarding
         self._max = max_participants
@@ -222,12 +227,14 @@ class Room:
         participant = Participant(id=participant_id, pc=pc)
         try:
             await self._negotiate(participant, offer)
-        except Exception:
+        except Exception as exc:
             for track in participant.all_published():
                 track.close()
             for slot in participant.all_slot_tracks():
                 slot.stop()
             await pc.close()
+            if isinstance(exc, NoFreeMediaPort):
+                raise NoMediaPort(str(exc)) from None
             raise
 
         self._watch(participant)
@@ -271,8 +278,7 @@ class Room:
             slot = SlotTrack(kind, codec)
             transceiver.sender.replaceTrack(slot)
             hooks.on_keyframe_request(transceiver.sender, slot.viewer_lost_picture)
-        if self._loopback:
-            hooks.offer_loopback_candidate(pc)
+        self._media_ports.install(pc)
 
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)

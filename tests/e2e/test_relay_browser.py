@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page
 
 from signaling.relay import MediaRelay
+from tests.support.media_ports import media_ports
 from tests.support.relay_harness import harness_app
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +51,7 @@ async def _wait_remote(
 
 @pytest.fixture
 async def relay_server(aiohttp_server: Any) -> tuple[TestServer, MediaRelay]:
-    relay = MediaRelay(ice_servers=[], loopback=True)
+    relay = MediaRelay(ice_servers=[], media_ports=media_ports())
     server = await aiohttp_server(harness_app(relay), host="127.0.0.1")
     return server, relay
 

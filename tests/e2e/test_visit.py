@@ -14,6 +14,7 @@ from signaling.relay.relay import MEDIA_RELAY
 from signaling.server import SOCKET_SERVER
 from tests.e2e.test_waiting_room import check_in, sign_in
 from tests.signaling.conftest import Visitable, WaitingFactory
+from tests.support.media_ports import mode as media_ports_mode
 
 
 @pytest.fixture
@@ -95,11 +96,16 @@ async def in_visit(
 
 
 async def test_admitted_patient_and_provider_see_and_hear_each_other_reload_and_end(
-    contexts, waiting: WaitingFactory
+    contexts, waiting: WaitingFactory, live_server
 ):
     patient_ctx, provider_ctx = contexts
     v = await waiting.visitable()
     patient, provider = await in_visit(patient_ctx, provider_ctx, v)
+    if media_ports_mode() == "port":
+        # The production configuration: both browsers' media came through the one UDP port.
+        shared = live_server.app[MEDIA_RELAY].media_ports.shared
+        assert shared is not None
+        assert len(shared.ufrags) >= 2 and len(shared.addresses) >= 2
     name = f"{v.patient.given_name} {v.patient.family_name}"
     for page in (patient, provider):
         await expect(page.get_by_role("heading", name="Visit in progress")).to_be_visible()

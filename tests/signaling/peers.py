@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -20,6 +21,22 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from av import VideoFrame
 
 from signaling.relay import MediaRelay, hooks
+
+
+class SizedVideoTrack(VideoStreamTrack):
+    """Black frames of one size: a visit told apart from another by what its viewers decode."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame(width=self.width, height=self.height)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts, frame.time_base = pts, time_base
+        return frame
 
 
 @dataclass
@@ -40,6 +57,8 @@ class ClientPeer:
     video_codec: str | None = None
     # False: the sending transceivers carry no track (a waiting page's held connection).
     sending: bool = True
+    # (width, height) of the video it sends; None: aiortc's 640x480 test pattern.
+    video_size: tuple[int, int] | None = None
     pc: RTCPeerConnection = field(init=False)
     received: dict[str, Received] = field(default_factory=dict)
     connected_at: float | None = None
@@ -52,11 +71,8 @@ class ClientPeer:
         self.pc.addTransceiver(
             AudioStreamTrack() if self.sending else "audio", direction="sendrecv"
         )
-        videos = [
-            self.pc.addTransceiver(
-                VideoStreamTrack() if self.sending else "video", direction="sendrecv"
-            )
-        ]
+        camera = SizedVideoTrack(*self.video_size) if self.video_size else VideoStreamTrack()
+        videos = [self.pc.addTransceiver(camera if self.sending else "video", direction="sendrecv")]
         for _ in range(self.extra_slots):
             self.pc.addTransceiver("audio", direction="recvonly")
             videos.append(self.pc.addTransceiver("video", direction="recvonly"))
@@ -80,6 +96,20 @@ class ClientPeer:
         answer = await relay.join(room, self.name, self.pc.localDescription)
         await self.answered(answer.sdp)
         return str(answer.sdp)
+
+    async def join_over_http(self, session: aiohttp.ClientSession, url: str, room: str) -> str:
+        """Join a relay served by tests/support/relay_harness.py at `url`; the answer SDP."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        body = {"room": room, "participant": self.name, "sdp": self.pc.localDescription.sdp}
+        async with session.post(f"{url}/relay/offer", json=body) as response:
+            response.raise_for_status()
+            answer = await response.json()
+        await self.answered(answer["sdp"])
+        return str(answer["sdp"])
+
+    def video_widths(self) -> set[int]:
+        """The widths of the video this peer decoded, over all its transceivers."""
+        return {r.width for r in self.received.values() if r.kind == "video" and r.frames}
 
     async def answered(self, sdp: str) -> None:
         """Take the relay's answer (however it came) and read every incoming track."""

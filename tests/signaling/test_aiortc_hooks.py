@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import importlib.metadata
 import inspect
 import queue
 from typing import Any
@@ -12,6 +13,7 @@ import aiortc
 import av
 import pytest
 from aioice import Connection
+from aioice.ice import StunProtocol, server_reflexive_candidate
 from aiortc import (
     RTCCertificate,
     RTCConfiguration,
@@ -43,8 +45,9 @@ from aiortc.rtp import (
     wrap_rtx,
 )
 
-from signaling.relay import hooks
+from signaling.relay import hooks, udp_mux
 from signaling.relay.forwarding import SlotTrack
+from tests.support.media_ports import free_udp_port
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)
 
@@ -286,3 +289,80 @@ async def test_viewer_nacks_and_sender_reports_go_through_the_hooks() -> None:
     hooks.record_sent(sender, ntp=123 << 32, rtp_timestamp=9000, octets=1000)
     [outbound] = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
     assert outbound.packetsSent == 1 and outbound.bytesSent == 1000
+
+
+# ---------------------------------------------------------------- aioice (udp_mux.py)
+
+
+def test_aioice_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("aioice") == udp_mux.AIOICE_VERSION
+
+
+def test_the_aioice_internals_the_media_ports_replace_are_where_they_were() -> None:
+    gather = inspect.signature(Connection.get_component_candidates)
+    assert list(gather.parameters) == ["self", "component", "addresses", "timeout"]
+    # gather_candidates hands each component's host addresses to get_component_candidates.
+    source = inspect.getsource(Connection.gather_candidates)
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in source
+    connection = Connection(ice_controlling=False)
+    assert connection.local_username == connection._local_username
+    connection._local_username = "x" * udp_mux.UFRAG_LENGTH
+    assert connection.local_username == "x" * udp_mux.UFRAG_LENGTH
+    assert connection._protocols == [] and connection.stun_server is None
+    assert isinstance(connection.local_password, str)
+    # The closing connection closes every protocol in _protocols (our shared ones too).
+    assert "for protocol in self._protocols:" in inspect.getsource(Connection.close)
+    assert list(inspect.signature(Connection.data_received).parameters) == [
+        "self", "data", "component",
+    ]  # fmt: skip
+    assert list(inspect.signature(StunProtocol.__init__).parameters) == ["self", "receiver"]
+    assert list(inspect.signature(StunProtocol.request).parameters) == [
+        "self", "request", "addr", "integrity_key", "retransmissions",
+    ]  # fmt: skip
+    # StunProtocol sends through self.transport and routes what it receives by class.
+    sending = inspect.getsource(StunProtocol.send_stun) + inspect.getsource(StunProtocol.send_data)
+    assert sending.count("self.transport.sendto(") == 2
+    receiving = inspect.getsource(StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in receiving
+    assert "self.receiver.request_received(message, addr, self)" in receiving
+    assert "self.transactions" in receiving
+    assert "self.transport.close()" in inspect.getsource(StunProtocol.close)
+    assert list(inspect.signature(server_reflexive_candidate).parameters) == [
+        "protocol", "stun_server",
+    ]  # fmt: skip
+    assert isinstance(RTCIceGatherer(iceServers=[])._connection, Connection)
+
+
+async def test_two_ice_agents_connect_through_a_shared_media_port() -> None:
+    """End to end on aioice alone: gathering, checks both ways, data, close and forget."""
+    shared = udp_mux.MediaPorts(udp_port=free_udp_port(), loopback=True)
+    other = udp_mux.MediaPorts(announced_ips=("127.0.0.1",))  # its own socket, 127.0.0.1 only
+    relay_side, client = Connection(ice_controlling=False), Connection(ice_controlling=True)
+    shared.install_connection(relay_side)
+    other.install_connection(client)
+    try:
+        await asyncio.gather(relay_side.gather_candidates(), client.gather_candidates())
+        assert {c.port for c in relay_side.local_candidates} == {shared.udp_port}
+        assert "127.0.0.1" in {c.host for c in relay_side.local_candidates}
+        for a, b in ((relay_side, client), (client, relay_side)):
+            for candidate in b.local_candidates:
+                await a.add_remote_candidate(candidate)
+            await a.add_remote_candidate(None)
+            a.remote_username, a.remote_password = b.local_username, b.local_password
+        async with asyncio.timeout(30):
+            await asyncio.gather(relay_side.connect(), client.connect())
+            await client.send(b"hello relay")
+            assert await relay_side.recv() == b"hello relay"
+            await relay_side.send(b"hello client")
+            assert await client.recv() == b"hello client"
+        assert shared.shared is not None
+        assert shared.shared.ufrags == {relay_side.local_username}
+        assert shared.shared.addresses  # the client's address, learned from its checks
+    finally:
+        await relay_side.close()
+        await client.close()
+    assert shared.shared.ufrags == frozenset() and shared.shared.addresses == frozenset()
+    await asyncio.sleep(0)  # the client's own socket closes with its last protocol
+    assert other.stats() == {}
+    await shared.close()
+    await other.close()

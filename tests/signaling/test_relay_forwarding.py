@@ -13,6 +13,7 @@ import pytest
 from signaling.relay import MediaRelay, RoomFull
 from signaling.relay.forwarding import SlotTrack
 from tests.signaling.peers import Peers
+from tests.support.media_ports import media_ports
 from tests.support.waiting import wait_for
 
 ROOM = "visit-1"
@@ -22,7 +23,7 @@ ROOM = "visit-1"
 async def relay(request: pytest.FixtureRequest) -> AsyncIterator[MediaRelay]:
     # Packet forwarding (the default) unless a test asks for the frame path.
     forwarding = getattr(request, "param", "packet")
-    relay = MediaRelay(ice_servers=[], loopback=True, forwarding=forwarding)
+    relay = MediaRelay(ice_servers=[], forwarding=forwarding, media_ports=media_ports())
     yield relay
     await relay.close()
 

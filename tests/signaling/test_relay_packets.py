@@ -23,6 +23,7 @@ from signaling.relay.packets import (
     vp8_keyframe_start,
 )
 from tests.signaling.peers import ClientPeer, Peers
+from tests.support.media_ports import media_ports
 from tests.support.waiting import wait_for
 
 ROOM = "visit-packets"
@@ -41,7 +42,7 @@ DELTA = b"\x90\x80\x06" + b"\x01" + b"d" * 40  # the same descriptor, an inter f
 
 @pytest.fixture
 async def relay() -> AsyncIterator[MediaRelay]:
-    relay = MediaRelay(ice_servers=[], loopback=True, forwarding="packet")
+    relay = MediaRelay(ice_servers=[], forwarding="packet", media_ports=media_ports())
     yield relay
     await relay.close()
 

@@ -2,15 +2,22 @@
 
 Not registered by `create_app`: the visit page (issue 4) signals over Socket.IO with
 authorization. This exposes the relay with none, so only tests and bench/ serve it, on 127.0.0.1.
+
+`python -m tests.support.relay_harness --port P [--udp-port U | --udp-ports LO-HI]
+[--announced-ip A]` serves it alone in a process of its own (loopback candidates on), with
+/healthz, for tests that look at the relay process itself (its sockets).
 """
 
 from __future__ import annotations
+
+import argparse
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
 
 from signaling.relay.relay import MediaRelay
 from signaling.relay.room import RelayError
+from signaling.relay.udp_mux import MediaPorts, parse_port_range
 
 RELAY = web.AppKey("relay", MediaRelay)
 
@@ -155,3 +162,34 @@ def harness_app(relay: MediaRelay) -> web.Application:
     app.router.add_post("/relay/leave", _leave)
     app.router.add_get("/relay/layout", _layout)
     return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--udp-port", type=int)
+    parser.add_argument("--udp-ports")
+    parser.add_argument("--announced-ip", action="append", default=[])
+    args = parser.parse_args()
+    ports = MediaPorts(
+        udp_port=args.udp_port,
+        port_range=parse_port_range(args.udp_ports) if args.udp_ports else None,
+        announced_ips=args.announced_ip,
+        loopback=True,
+    )
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(request.app[RELAY].media_ports.stats())
+
+    async def make() -> web.Application:
+        relay = MediaRelay(ice_servers=[], loopback=True, media_ports=ports)
+        await relay.start()
+        app = harness_app(relay)
+        app.router.add_get("/healthz", healthz)
+        return app
+
+    web.run_app(make(), host="127.0.0.1", port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
