@@ -252,7 +252,9 @@ async def test_visit_through_turn_over_tls_trusted_like_a_real_browser(
     tmp_path: Path,
 ):
     """turns: on 5349 with a certificate from the clinic's own CA, which the browser trusts
-    through its NSS database (no flag that skips certificate checks)."""
+    through its NSS database (no flag that skips certificate checks). Without the CA there
+    the same visit never connects (tried by hand: the pages stay "connecting"), so the check
+    is real; it is not a test of its own because only a timeout could show it."""
     network = udp_blocked_network
     tls = coturn.make_test_ca(tmp_path, network.public_ip)
     url = f"turns:{network.public_ip}:{coturn.TLS_PORT}?transport=tcp"
