@@ -198,9 +198,15 @@ ICE_SERVERS: Spec = {
                 },
                 "required": ["urls"],
             },
-        }
+        },
+        "ice_transport_policy": {
+            "type": "string",
+            "enum": ["all", "relay"],
+            "description": "RTCConfiguration.iceTransportPolicy: relay with "
+            "OPENCONSULT_RTC_RELAY_ONLY (TURN candidates only)",
+        },
     },
-    "required": ["ice_servers"],
+    "required": ["ice_servers", "ice_transport_policy"],
 }
 
 PATHS["/api/visits/{visit_id}/ice-servers"] = {

@@ -54,6 +54,7 @@ from signaling.visit import service as visits
 from signaling.visit.attendees import attendee_of
 from signaling.visit.chat_limits import check_chat
 from signaling.visit.offer_limits import check_offer
+from signaling.visit.pages import ice_transport_policy
 from signaling.visit.routing import WRONG_NODE, WrongNode, placement_public
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,10 @@ class VisitNamespace(GuardedNamespace):
     async def on_ice_servers(self, sid: str, data: Any = None) -> dict[str, Any]:
         """STUN/TURN for a waiting page's warm connection (the visit page asks over HTTP)."""
         seat = self._waiting_seat(sid)
-        return {"ice_servers": browser_ice_servers(self.settings, seat.turn_user)}
+        return {
+            "ice_servers": browser_ice_servers(self.settings, seat.turn_user),
+            "ice_transport_policy": ice_transport_policy(self.settings),
+        }
 
     async def on_enter(self, sid: str, data: Any) -> dict[str, Any]:
         """An admitted patient's waiting page, or the admitting provider's queue page, enters

@@ -7,6 +7,7 @@ import contextlib
 import aiohttp_jinja2
 from aiohttp import web
 
+from app.core.config import Settings
 from app.core.errors import TryAgain
 from app.core.models import Clinic, Patient, User
 from app.web.keys import DATABASE, SETTINGS
@@ -79,6 +80,7 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
                 else {}
             ),
             "ice_servers": ice_servers,
+            "ice_transport_policy": ice_transport_policy(request.app[SETTINGS]),
             "socket_path": socket_path,
         },
     )
@@ -90,5 +92,15 @@ async def visit_page(request: web.Request) -> web.StreamResponse:
 async def visit_ice_servers(request: web.Request) -> web.StreamResponse:
     """STUN/TURN for this attendee's browser, with short-lived TURN credentials."""
     who = await visit_attendee(request)
-    servers = browser_ice_servers(request.app[SETTINGS], who.turn_user)
-    return web.json_response({"ice_servers": servers}, headers={"Cache-Control": "no-store"})
+    settings = request.app[SETTINGS]
+    body = {
+        "ice_servers": browser_ice_servers(settings, who.turn_user),
+        "ice_transport_policy": ice_transport_policy(settings),
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def ice_transport_policy(settings: Settings) -> str:
+    """The browsers' RTCPeerConnection `iceTransportPolicy`: "relay" (TURN candidates only)
+    with OPENCONSULT_RTC_RELAY_ONLY, else "all"."""
+    return "relay" if settings.rtc_relay_only else "all"

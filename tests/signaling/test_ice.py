@@ -15,6 +15,7 @@ import pytest
 from app.core.config import Settings, SettingsError
 from signaling.relay import MediaRelay
 from signaling.relay.ice import browser_ice_servers, relay_ice_servers, turn_credentials
+from signaling.visit.pages import ice_transport_policy
 from tests.signaling.peers import ClientPeer
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -95,6 +96,13 @@ def test_bad_rtc_settings_stop_the_app(
 
 def test_loopback_is_off_by_default(settings_factory: Callable[..., Settings]) -> None:
     assert settings_factory().rtc_loopback is False
+
+
+def test_relay_only_tells_browsers_to_use_turn_candidates_only(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    assert ice_transport_policy(settings_factory()) == "all"
+    assert ice_transport_policy(settings_factory(rtc_relay_only=True)) == "relay"
 
 
 def _denied_ranges(text: str) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]]:

@@ -20,6 +20,8 @@ from tests.signaling.conftest import (
 )
 from tests.signaling.peers import ClientPeer
 
+NO_ICE_SERVERS = {"ice_servers": [], "ice_transport_policy": "all"}
+
 
 async def test_provider_and_patient_join_and_others_arerefused_connection(
     server, http_clients, waiting: WaitingFactory, sockets, db: Database
@@ -75,7 +77,7 @@ async def test_page_and_ice_servers_only_for_the_visit_people(
     visit_id, provider_headers = await admit_patient(server, http, v, sockets)
 
     mine = await http.get(f"/api/visits/{visit_id}/ice-servers")
-    assert mine.status == 200 and (await mine.json()) == {"ice_servers": []}
+    assert mine.status == 200 and (await mine.json()) == NO_ICE_SERVERS
     provider_http = http_clients()
     resp = await provider_http.get(f"/api/visits/{visit_id}/ice-servers", headers=provider_headers)
     assert resp.status == 200

@@ -23,6 +23,8 @@ from tests.signaling.conftest import (
 from tests.signaling.peers import ClientPeer
 from tests.support.waiting import wait_for
 
+NO_ICE_SERVERS = {"ice_servers": [], "ice_transport_policy": "all"}
+
 WAITING = {"waiting": True}
 
 
@@ -53,7 +55,7 @@ async def test_a_warm_connection_gets_no_media_until_its_patient_enters_their_vi
         # Both patients wait, each with a warm connection that sends nothing (as the page does).
         waiting_a = await sockets(url, "/visit", cookie_header(http_a), {"waiting": True})
         waiting_b = await sockets(url, "/visit", cookie_header(http_b), {"waiting": True})
-        assert await waiting_a.call("ice_servers", {}) == {"ice_servers": []}
+        assert await waiting_a.call("ice_servers", {}) == NO_ICE_SERVERS
         warm_a, warm_b = ClientPeer("a", sending=False), ClientPeer("b", sending=False)
         peers += [warm_a, warm_b]
         await warm_up(waiting_a, warm_a)
@@ -198,7 +200,7 @@ async def test_a_providers_warm_connection_gets_no_media_until_they_enter_their_
         )
         own_lobby = await sockets(url, "/visit", own_headers, PROVIDER_LOBBY)
         other_lobby = await sockets(url, "/visit", other_headers, PROVIDER_LOBBY)
-        assert await own_lobby.call("ice_servers", {}) == {"ice_servers": []}
+        assert await own_lobby.call("ice_servers", {}) == NO_ICE_SERVERS
         own_warm = ClientPeer("provider", sending=False)
         other_warm = ClientPeer("other provider", sending=False)
         peers += [own_warm, other_warm]

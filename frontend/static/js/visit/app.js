@@ -40,6 +40,8 @@ export function startVisit({
   const state = {
     visitId,
     iceServers: root.dataset.iceServers ? JSON.parse(root.dataset.iceServers) : null,
+    // "relay": every candidate through TURN (OPENCONSULT_RTC_RELAY_ONLY); answers update it.
+    iceTransportPolicy: root.dataset.iceTransportPolicy || "all",
     waiting, // true until this waiting page enters the visit
     socket: null,
     pc: null,

@@ -19,13 +19,16 @@ async function iceServers(state) {
   if (state.waiting) {
     const answer = await state.socket.timeout(OFFER_TIMEOUT_MS).emitWithAck("ice_servers", {});
     if (answer.error) throw new Error(answer.error.message);
+    state.iceTransportPolicy = answer.ice_transport_policy || "all";
     return answer.ice_servers;
   }
   const response = await fetch(`/api/visits/${state.visitId}/ice-servers`, {
     credentials: "same-origin", headers: { Accept: "application/json" },
   });
   if (!response.ok) throw new Error(`ICE servers refused (${response.status})`);
-  return (await response.json()).ice_servers;
+  const answer = await response.json();
+  state.iceTransportPolicy = answer.ice_transport_policy || "all";
+  return answer.ice_servers;
 }
 
 function connected(socket) {
@@ -100,7 +103,11 @@ export function setupPeer({
     try {
       const servers = await iceServers(state);
       if (generation !== state.generation) return;
-      const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle" });
+      const pc = new RTCPeerConnection({
+        iceServers: servers,
+        iceTransportPolicy: state.iceTransportPolicy || "all",
+        bundlePolicy: "max-bundle",
+      });
       state.pc = pc;
       // Admitted meanwhile (the page entered the visit): send at once.
       holding = hold && state.waiting;

@@ -23,9 +23,26 @@ export async function remoteStats({ state, stage, nameOf, quality }) {
     remotes,
     quality: quality.latest,
     inboundPackets: 0, // everything received, shown or not (a waiting page's must stay 0)
+    route: null, // the selected candidate pair: how this page reaches the relay
   };
   if (!state.pc) return out;
-  (await state.pc.getStats()).forEach((s) => {
+  const report = await state.pc.getStats();
+  report.forEach((s) => {
+    if (s.type !== "transport" || !s.selectedCandidatePairId) return;
+    const pair = report.get(s.selectedCandidatePairId);
+    const local = pair && report.get(pair.localCandidateId);
+    const far = pair && report.get(pair.remoteCandidateId);
+    if (!local || !far) return;
+    out.route = {
+      localType: local.candidateType,
+      relayProtocol: local.relayProtocol || null, // how the browser reaches its TURN server
+      protocol: local.protocol,
+      remoteType: far.candidateType,
+      remoteAddress: far.address,
+      remotePort: far.port,
+    };
+  });
+  report.forEach((s) => {
     if (s.type === "inbound-rtp") out.inboundPackets += s.packetsReceived || 0;
     if (s.type === "outbound-rtp" && s.kind === "video") out.videoBytesSent += s.bytesSent || 0;
     if (s.type !== "inbound-rtp" || !(s.mid in state.layout)) return;
