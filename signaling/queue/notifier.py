@@ -180,7 +180,7 @@ class QueueNotifier:
     async def _send_to_staff(
         self, queue: ProviderQueue, chart: dict[uuid.UUID, datetime], now: datetime
     ) -> None:
-        for_readers = queue.public(now, chart)
+        for_readers, for_others = queue.public_pair(now, chart)
         await self.sio.emit(
             "queue", for_readers, room=provider_room(queue.provider_id), namespace=CLINIC_NAMESPACE
         )
@@ -192,7 +192,7 @@ class QueueNotifier:
         )
         await self.sio.emit(
             "queue",
-            queue.public(now),
+            for_others,
             room=clinic_queue_room(queue.clinic_id, record_readers=False),
             namespace=CLINIC_NAMESPACE,
         )

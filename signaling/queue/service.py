@@ -90,19 +90,23 @@ class QueueRow:
             "on_demand": self.on_demand,
         }
         if chart is not None:
-            last_note = chart.get(self.patient_id)
-            shown["chart"] = {
-                "record_url": record_url(self.patient_id),
-                "age": self.age,
-                "reason": self.reason,
-                "last_signed_note_at": last_note.isoformat() if last_note else None,
-                "cards": list(self.cards),
-                "messages": [
-                    {"sender": m.sender, "text": m.text, "sent_at": m.sent_at.isoformat()}
-                    for m in self.messages[-SHOWN_MESSAGES:]
-                ],
-            }
+            shown["chart"] = self.chart_part(chart)
         return shown
+
+    def chart_part(self, chart: dict[uuid.UUID, datetime]) -> dict[str, object]:
+        """The chart facts the record's readers see of this row."""
+        last_note = chart.get(self.patient_id)
+        return {
+            "record_url": record_url(self.patient_id),
+            "age": self.age,
+            "reason": self.reason,
+            "last_signed_note_at": last_note.isoformat() if last_note else None,
+            "cards": list(self.cards),
+            "messages": [
+                {"sender": m.sender, "text": m.text, "sent_at": m.sent_at.isoformat()}
+                for m in self.messages[-SHOWN_MESSAGES:]
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,25 @@ class ProviderQueue:
     def public(
         self, now: datetime, chart: dict[uuid.UUID, datetime] | None = None
     ) -> dict[str, object]:
+        return self._with_rows(now, [row.public(now, chart) for row in self.rows])
+
+    def public_pair(
+        self, now: datetime, chart: dict[uuid.UUID, datetime]
+    ) -> tuple[dict[str, object], dict[str, object]]:
+        """`public(now, chart)` and `public(now)` together, each row's shared part built once
+        (a thousand rows: the staff queue's send takes less of the loop the places share)."""
+        rows = [row.public(now) for row in self.rows]
+        plain = self._with_rows(now, rows)
+        readers = self._with_rows(
+            now,
+            [
+                shown | {"chart": row.chart_part(chart)}
+                for row, shown in zip(self.rows, rows, strict=True)
+            ],
+        )
+        return readers, plain
+
+    def _with_rows(self, now: datetime, rows: list[dict[str, object]]) -> dict[str, object]:
         return {
             "provider_id": str(self.provider_id),
             "provider_name": self.provider_name,
@@ -125,7 +148,7 @@ class ProviderQueue:
             "generated_at": now.isoformat(),
             "delay_minutes": self.delay_minutes,
             "in_visit": self.in_visit,
-            "patients": [row.public(now, chart) for row in self.rows],
+            "patients": rows,
         }
 
     @property
