@@ -327,17 +327,6 @@ async def untaken(session: AsyncSession, appointment: Appointment) -> OnDemandRe
     return request if request is not None and request.taken_at is None else None
 
 
-async def untaken_among(session: AsyncSession, appointment_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these appointments are walk-ins no provider has taken yet."""
-    if not appointment_ids:
-        return set()
-    query = select(OnDemandRequest.appointment_id).where(
-        col(OnDemandRequest.appointment_id).in_(appointment_ids),
-        col(OnDemandRequest.taken_at).is_(None),
-    )
-    return set((await session.exec(query)).all())
-
-
 async def may_take(session: AsyncSession, provider: User, appointment: Appointment) -> bool:
     """Whether this provider may take this walk-in: it is untaken, and they take walk-ins."""
     if appointment.clinic_id != provider.clinic_id or await untaken(session, appointment) is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,9 @@ from signaling.rooms import (
 
 log = logging.getLogger(__name__)
 
+#: How long a staff queue's rebuild waits at most for the waiting patients' places to go out.
+PLACES_FIRST_SECONDS = 2.0
+
 
 class QueueNotifier:
     """Emits go through the Socket.IO manager, so with Redis they reach every process."""
@@ -49,6 +53,10 @@ class QueueNotifier:
         # whether they changed again meanwhile.
         self._sending: dict[tuple[object, ...], bool] = {}
         self._later: set[asyncio.Task[None]] = set()
+        # Set while no places are being sent: a staff queue waits for it before its rebuild.
+        self._places_idle = asyncio.Event()
+        self._places_idle.set()
+        self._places_running = 0
 
     def provider_changed_soon(self, provider_id: uuid.UUID) -> None:
         """provider_changed after the current handler has answered (an admit's reply first)."""
@@ -106,7 +114,26 @@ class QueueNotifier:
             return {}
         return await self.last_signed_notes(session, queue.clinic_id, queue.patient_ids)
 
+    async def _places_first(self) -> None:
+        """Let the places being sent go out before a staff queue is rebuilt on the same loop
+        (a thousand patients wait for them); a stream of places delays the staff queue only
+        so long."""
+        await asyncio.sleep(0)
+        if not self._places_idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._places_idle.wait(), PLACES_FIRST_SECONDS)
+
     async def _send_places(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
+        self._places_running += 1
+        self._places_idle.clear()
+        try:
+            await self._send_places_now(provider_ids)
+        finally:
+            self._places_running -= 1
+            if not self._places_running:
+                self._places_idle.set()
+
+    async def _send_places_now(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
         now = utcnow()
         places: dict[uuid.UUID, tuple[QueuePlace, str | None]] = {}
         async with self.db.session() as session:
@@ -139,22 +166,21 @@ class QueueNotifier:
             )
 
     async def _send_queues(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
-        queues: list[tuple[ProviderQueue, dict[uuid.UUID, datetime]]] = []
-        async with self.db.session() as session:
-            for provider_id in provider_ids:
+        for provider_id in provider_ids:
+            await self._places_first()
+            async with self.db.session() as session:
                 provider = await session.get(User, provider_id)
                 if provider is None:
                     continue
                 queue = await provider_queue(session, self.presence, provider)
-                queues.append((queue, await self.chart_facts(session, queue)))
-        now = utcnow()
-        for queue, chart in queues:
-            await self._send_to_staff(queue, chart, now)
+                chart = await self.chart_facts(session, queue)
+            await self._places_first()
+            await self._send_to_staff(queue, chart, utcnow())
 
     async def _send_to_staff(
         self, queue: ProviderQueue, chart: dict[uuid.UUID, datetime], now: datetime
     ) -> None:
-        for_readers = queue.public(now, chart)
+        for_readers, for_others = queue.public_pair(now, chart)
         await self.sio.emit(
             "queue", for_readers, room=provider_room(queue.provider_id), namespace=CLINIC_NAMESPACE
         )
@@ -166,7 +192,7 @@ class QueueNotifier:
         )
         await self.sio.emit(
             "queue",
-            queue.public(now),
+            for_others,
             room=clinic_queue_room(queue.clinic_id, record_readers=False),
             namespace=CLINIC_NAMESPACE,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -32,6 +32,9 @@ class PresenceStore(Protocol):
     async def disconnected(self, key: str, sid: str) -> None: ...
     async def heartbeat(self, key: str, sid: str) -> None: ...
     async def state(self, key: str) -> PresenceState: ...
+    async def states(self, keys: list[str]) -> list[PresenceState]:
+        """The states of many keys at once (a queue of a thousand patients: one round trip)."""
+        ...
 
 
 def _classify(alive: bool, away_since: float | None, grace: float, now: float) -> PresenceState:
@@ -69,6 +72,13 @@ class MemoryPresence:
         return _classify(
             key in self._sids, self._away_since.get(key), self.grace_seconds, time.time()
         )
+
+    async def states(self, keys: list[str]) -> list[PresenceState]:
+        now = time.time()
+        return [
+            _classify(key in self._sids, self._away_since.get(key), self.grace_seconds, now)
+            for key in keys
+        ]
 
 
 class RedisPresence:
@@ -109,13 +119,25 @@ class RedisPresence:
             await self.redis.set(away, str(time.time()), ex=int(self.grace_seconds) + 3600)
 
     async def state(self, key: str) -> PresenceState:
-        sids, away = self._keys(key)
+        return (await self.states([key]))[0]
+
+    async def states(self, keys: list[str]) -> list[PresenceState]:
+        if not keys:
+            return []
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrangebyscore(sids, now - self.stale_after, "+inf", start=0, num=1)
-            pipe.zrange(sids, -1, -1, withscores=True)
-            pipe.get(away)
-            fresh, newest, away_raw = await pipe.execute()
+            for key in keys:
+                sids, away = self._keys(key)
+                pipe.zrangebyscore(sids, now - self.stale_after, "+inf", start=0, num=1)
+                pipe.zrange(sids, -1, -1, withscores=True)
+                pipe.get(away)
+            answers = await pipe.execute()
+        return [
+            self._state(answers[i], answers[i + 1], answers[i + 2], now)
+            for i in range(0, len(answers), 3)
+        ]
+
+    def _state(self, fresh: Any, newest: Any, away_raw: Any, now: float) -> PresenceState:
         if fresh:
             return PresenceState(Presence.ONLINE)
         away_since = float(away_raw) if away_raw is not None else None

@@ -73,3 +73,15 @@ async def test_connections_of_a_dead_process_go_away_in_redis():
     finally:
         await redis.delete(f"{prefix}presence:appt-4:sids", f"{prefix}presence:appt-4:away")
         await redis.aclose()
+
+
+async def test_a_whole_queue_is_read_at_once(store):
+    """The staff queue reads every patient's presence together: the same answers as one by one."""
+    await store.connected("appt-5", "sid-5")
+    await store.connected("appt-6", "sid-6")
+    await store.disconnected("appt-6", "sid-6")
+    keys = ["appt-5", "appt-6", "appt-never-seen"]
+    together = [s.presence for s in await store.states(keys)]
+    assert together == [(await store.state(k)).presence for k in keys]
+    assert together == [Presence.ONLINE, Presence.AWAY, Presence.UNKNOWN]
+    assert await store.states([]) == []
