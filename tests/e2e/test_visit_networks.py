@@ -29,6 +29,12 @@ from tests.support import chromium, coturn, netns, servers
 pytestmark = [
     pytest.mark.multiprocess,
     pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable())),
+    # What crosses the network does not depend on the database: these run once, in the
+    # embedded pass (each takes a minute; the node here runs without Redis either way).
+    pytest.mark.skipif(
+        bool(os.environ.get("DATABASE_URL")),
+        reason="network paths are tested once, in the SQLite pass of the suite",
+    ),
 ]
 needs_coturn = pytest.mark.skipif(
     coturn.executable() is None, reason="coturn is not installed (apt-get install -y coturn)"
