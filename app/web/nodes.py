@@ -71,6 +71,7 @@ class NodeInfo:
     cpu: float
     at: float  # wall-clock time of the entry
     visit_ids: tuple[str, ...] = ()  # the live visits themselves (placement counts them once)
+    media: str = ""  # where participants send this node's media (see Node.media)
 
     def fresh(self, now: float) -> bool:
         return now - self.at < STALE_SECONDS
@@ -83,6 +84,7 @@ class NodeInfo:
             "visits": self.visits,
             "participants": self.participants,
             "cpu": self.cpu,
+            "media": self.media,
             "age_seconds": round(max(0.0, time.time() - self.at), 3),
         }
 
@@ -109,6 +111,10 @@ class Node:
 
     id: str
     url: str
+    # The media address participants reach: "UDP <addresses>:<port or range>", the addresses
+    # announced (OPENCONSULT_RTC_ANNOUNCED_IPS) or "*" (the interfaces'), the port "*" when
+    # every connection takes a random one.
+    media: str = ""
     draining: bool = False
     load: Callable[[], NodeLoad] = _load_nothing
     # Visits this node was placed on: visit id -> (epoch, when placed, monotonic).
@@ -132,9 +138,12 @@ class Node:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Node:
+        addresses = ",".join(settings.rtc_announced_ips) or "*"
+        ports = str(settings.rtc_udp_port or settings.rtc_udp_ports or "*")
         return cls(
             id=settings.node_id or uuid.uuid4().hex[:12],
             url=(settings.node_url or f"http://{settings.host}:{settings.port}").rstrip("/"),
+            media=f"UDP {addresses}:{ports}",
         )
 
 
@@ -215,6 +224,7 @@ class NodeRegistry:
             "cpu": node.cpu(),
             "at": time.time(),
             "visit_ids": sorted(load.visits),
+            "media": node.media,
         }
         await self.redis.hset(self.nodes_key, node.id, json.dumps(entry))
 

@@ -116,6 +116,31 @@ async def test_a_warm_connection_s_node_takes_the_visit_unless_it_is_much_busier
         await redis.aclose()
 
 
+async def test_each_node_s_entry_says_where_its_media_go(own_redis, settings_factory):
+    """An operator (and the placement) reads from the registry where a node takes media: its
+    announced address and its one UDP port, or a range, or "*" for what is left to aioice."""
+    redis = Redis.from_url(own_redis)
+    registry = NodeRegistry(redis, PREFIX, probe=answers)
+    try:
+        nodes = {
+            "single": settings_factory(
+                node_id="single", rtc_announced_ips="203.0.113.10", rtc_udp_port=10000
+            ),
+            "ranged": settings_factory(node_id="ranged", rtc_udp_ports="40000-40099"),
+            "laptop": settings_factory(node_id="laptop"),
+        }
+        for settings in nodes.values():
+            await registry.register(Node.from_settings(settings))
+        media = {n.id: n.public()["media"] for n in await registry.nodes()}
+        assert media == {
+            "single": "UDP 203.0.113.10:10000",
+            "ranged": "UDP *:40000-40099",
+            "laptop": "UDP *:*",
+        }
+    finally:
+        await redis.aclose()
+
+
 async def test_a_stale_owner_loses_its_visit_and_its_late_renewal_is_refused(own_redis):
     redis = Redis.from_url(own_redis)
     registry = NodeRegistry(redis, PREFIX, probe=answers)
