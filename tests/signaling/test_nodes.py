@@ -21,7 +21,13 @@ from app.main import create_app
 from app.web.nodes import LEASE_SECONDS, NODE, Node, NodeLoad, NodeRegistry
 from tests.signaling.conftest import WaitingFactory, check_in, staff_headers
 from tests.signaling.test_two_processes import BaseClient
-from tests.support.servers import Server, app_server, free_port, redis_server
+from tests.support.servers import (
+    Server,
+    app_server,
+    free_port,
+    redis_server,
+    started_app_server,
+)
 from tests.support.waiting import wait_for
 
 PREFIX = "octest:nodes:"
@@ -376,7 +382,10 @@ async def test_sigterm_drains_live_visits_go_on_new_ones_go_elsewhere_then_exit_
                 10,
                 "node-a to report its live visit",
             )
-            with app_server(node_env(cluster_env, own_redis, "node-b"), health="/readyz") as b:
+            # Started off the event loop: the provider's socket must keep answering its pings
+            # while node-b starts (tens of seconds on a loaded machine).
+            node_b = node_env(cluster_env, own_redis, "node-b")
+            async with started_app_server(node_b, health="/readyz") as b:
                 await wait_for(lambda: both_registered(env_a, {"node-b"}), 10, "entries")
                 await _sigterm_drains(a, b, http, waiting, sockets, provider)
         assert "node-a" not in await entries(env_a)

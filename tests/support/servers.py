@@ -9,6 +9,7 @@ it raises. It is stopped by its PID: SIGTERM, then SIGKILL if it does not exit i
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import socket
@@ -18,8 +19,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,25 @@ def app_server(
     command = [sys.executable, "-m", "app", "serve", "--host", HOST, "--port", str(port)]
     with serving(command, port=port, env=env, health=health) as server:
         yield server
+
+
+@asynccontextmanager
+async def started_app_server(
+    env: Mapping[str, str], *, port: int | None = None, health: str = "/healthz"
+) -> AsyncIterator[Server]:
+    """`app_server` for an async test: its start and stop (seconds each on a loaded machine)
+    run in a thread, so the test's event loop keeps serving the sockets it holds open. A loop
+    blocked that long misses its Engine.IO pings, and the python-socketio client then stops
+    sending for good while it still says it is connected."""
+    manager = app_server(env, port=port, health=health)
+    server = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield server
+    except BaseException as exc:
+        if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
 
 
 @contextmanager
