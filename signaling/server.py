@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+import orjson
 import socketio
 from aiohttp import web
 
@@ -25,6 +27,35 @@ def allowed_origins(settings: Settings) -> list[str] | None:
     return [f"{parts.scheme}://{parts.netloc}"]
 
 
+class JsonCodec:
+    """The `json` module Socket.IO and Engine.IO encode packets with: orjson, several times
+    faster on a 1,000-row queue, with output as compact as theirs. Decoding stays the standard
+    library's: it reads text holding a lone surrogate, so a handler can refuse that text by
+    field (orjson would drop the whole packet); what orjson will not encode goes the same way."""
+
+    @staticmethod
+    def dumps(obj: object, **_compact: object) -> str:
+        try:
+            return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
+
+    @staticmethod
+    def loads(text: str | bytes) -> object:
+        return json.loads(text)
+
+
+class JsonPacket(socketio.packet.Packet):  # type: ignore[misc]  # socketio has no types
+    """Socket.IO packets whose payloads are JSON. OpenConsult sends no binary over its sockets
+    (photos and documents go over HTTP), so a payload is not walked item by item looking for
+    bytes: on a 1,000-row queue that walk cost as much as encoding it. Bytes nested in a payload
+    fail to encode, loudly. Binary packets a client sends are still decoded."""
+
+    @classmethod
+    def data_is_binary(cls, data: object) -> bool:
+        return isinstance(data, bytes | bytearray)
+
+
 def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     """An AsyncServer on the in-process manager, or on Redis so events cross processes."""
     manager = None
@@ -35,6 +66,8 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
+        serializer=JsonPacket,
+        json=JsonCodec,
         cors_allowed_origins=allowed_origins(settings),
         max_http_buffer_size=64 * 1024,
         logger=False,
