@@ -29,6 +29,7 @@ from signaling.queue import pages as queue_pages
 from signaling.queue.clinic_namespace import ClinicQueueNamespace
 from signaling.queue.keys import LAST_SIGNED_NOTES, NOTIFIER, PRESENCE
 from signaling.queue.notifier import QueueNotifier
+from signaling.queue.place_delivery import PlaceDelivery, RedisPlaceDelivery
 from signaling.queue.presence import MemoryPresence, PresenceStore, RedisPresence
 from signaling.queue.waiting_namespace import WaitingRoomNamespace
 from signaling.relay.relay import setup_media_relay
@@ -92,9 +93,18 @@ def _setup_queue(app: web.Application) -> None:
         else:
             presence = MemoryPresence(grace_seconds=settings.waiting_grace_seconds)
         app[PRESENCE] = presence
-        app[NOTIFIER] = QueueNotifier(sio, app[DATABASE], presence, app.get(LAST_SIGNED_NOTES))
+        places_out = (
+            RedisPlaceDelivery(sio, redis, f"{settings.redis_key_prefix}places")
+            if redis is not None
+            else PlaceDelivery(sio)
+        )
+        await places_out.start()
+        app[NOTIFIER] = QueueNotifier(
+            sio, app[DATABASE], presence, app.get(LAST_SIGNED_NOTES), places_out
+        )
         yield
         await waiting.close()
+        await places_out.stop()
 
     def heartbeat(app: web.Application) -> Job:
         return waiting.beat

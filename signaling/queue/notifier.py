@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 
 import socketio
@@ -17,6 +18,7 @@ from app.core.models import User, utcnow
 from scheduling.models import Appointment, AppointmentStatus
 from signaling.ondemand.service import pool_of_provider
 from signaling.queue.chart import LastSignedNotes
+from signaling.queue.place_delivery import PlaceDelivery
 from signaling.queue.places import QueuePlace
 from signaling.queue.presence import PresenceStore
 from signaling.queue.service import ProviderQueue, provider_queue
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: How long a staff queue's rebuild waits at most for the waiting patients' places to go out.
 PLACES_FIRST_SECONDS = 2.0
+#: A staff queue that changed again while it was built is dropped for the next build, unless
+#: it last went out longer ago than this.
+STALE_SKIP_SECONDS = 1.0
 
 
 class QueueNotifier:
@@ -44,8 +49,10 @@ class QueueNotifier:
         db: Database,
         presence: PresenceStore,
         last_signed_notes: LastSignedNotes | None = None,
+        places_out: PlaceDelivery | None = None,
     ) -> None:
         self.sio = sio
+        self.places_out = places_out or PlaceDelivery(sio)
         self.db = db
         self.presence = presence
         self.last_signed_notes = last_signed_notes
@@ -57,6 +64,8 @@ class QueueNotifier:
         self._places_idle = asyncio.Event()
         self._places_idle.set()
         self._places_running = 0
+        # When each provider's staff queue last went out (monotonic clock).
+        self._staff_sent_at: dict[uuid.UUID, float] = {}
 
     def provider_changed_soon(self, provider_id: uuid.UUID) -> None:
         """provider_changed after the current handler has answered (an admit's reply first)."""
@@ -81,11 +90,25 @@ class QueueNotifier:
         connecting at once) costs two sends of each, not fifty: a change that arrives while a
         send is running only asks for one more send after it.
         """
-        async with self.db.session() as session:
-            pool = await pool_of_provider(session, provider_id)
-        providers = tuple(pool) if provider_id in pool else (provider_id,)
-        await self._coalesced(("places", *providers), self._send_places)
+        with self._places_pending():
+            async with self.db.session() as session:
+                pool = await pool_of_provider(session, provider_id)
+            providers = tuple(pool) if provider_id in pool else (provider_id,)
+            await self._coalesced(("places", *providers), self._send_places)
         await self._coalesced(("staff", *providers), self._send_queues)
+
+    @contextlib.contextmanager
+    def _places_pending(self) -> Iterator[None]:
+        """Marks places on their way, from the change's first step: staff queues being rebuilt
+        wait at their next step (`_places_first`)."""
+        self._places_running += 1
+        self._places_idle.clear()
+        try:
+            yield
+        finally:
+            self._places_running -= 1
+            if not self._places_running:
+                self._places_idle.set()
 
     async def _coalesced(
         self,
@@ -124,14 +147,8 @@ class QueueNotifier:
                 await asyncio.wait_for(self._places_idle.wait(), PLACES_FIRST_SECONDS)
 
     async def _send_places(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
-        self._places_running += 1
-        self._places_idle.clear()
-        try:
+        with self._places_pending():
             await self._send_places_now(provider_ids)
-        finally:
-            self._places_running -= 1
-            if not self._places_running:
-                self._places_idle.set()
 
     async def _send_places_now(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
         now = utcnow()
@@ -152,42 +169,51 @@ class QueueNotifier:
                     best[0].position,
                 ):
                     places[place.appointment_id] = (place, None)
-        for appointment_id, (place, provider_status) in places.items():
-            await self.sio.emit(
-                "place",
-                {
+        await self.places_out.send(
+            {
+                appointment_id: {
                     "position": place.position,
                     "expected_start": place.expected_start.isoformat(),
                     "expected_wait_minutes": int(place.expected_wait(now).total_seconds() // 60),
                     "provider_status": provider_status,
-                },
-                room=appointment_room(appointment_id),
-                namespace=WAITING_NAMESPACE,
-            )
+                }
+                for appointment_id, (place, provider_status) in places.items()
+            }
+        )
 
     async def _send_queues(self, provider_ids: tuple[uuid.UUID, ...]) -> None:
+        key = ("staff", *provider_ids)
         for provider_id in provider_ids:
             await self._places_first()
             async with self.db.session() as session:
                 provider = await session.get(User, provider_id)
                 if provider is None:
                     continue
-                queue = await provider_queue(session, self.presence, provider)
+                queue = await provider_queue(
+                    session, self.presence, provider, pause=self._places_first
+                )
                 chart = await self.chart_facts(session, queue)
             await self._places_first()
+            last = self._staff_sent_at.get(provider_id, 0.0)
+            if self._sending.get(key) and time.monotonic() - last < STALE_SKIP_SECONDS:
+                # Changed again while it was built: the rebuild after this one is sent instead
+                # (unless this staff queue has not gone out for a while).
+                return
             await self._send_to_staff(queue, chart, utcnow())
+            self._staff_sent_at[provider_id] = time.monotonic()
 
     async def _send_to_staff(
         self, queue: ProviderQueue, chart: dict[uuid.UUID, datetime], now: datetime
     ) -> None:
         for_readers, for_others = queue.public_pair(now, chart)
-        await self.sio.emit(
-            "queue", for_readers, room=provider_room(queue.provider_id), namespace=CLINIC_NAMESPACE
-        )
+        # One emit, so one encoding, for both rooms; a socket in both gets it once.
         await self.sio.emit(
             "queue",
             for_readers,
-            room=clinic_queue_room(queue.clinic_id, record_readers=True),
+            to=[
+                provider_room(queue.provider_id),
+                clinic_queue_room(queue.clinic_id, record_readers=True),
+            ],
             namespace=CLINIC_NAMESPACE,
         )
         await self.sio.emit(

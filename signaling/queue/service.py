@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -227,6 +228,10 @@ async def queue_rows_of(
     return mine
 
 
+async def _go_on() -> None:
+    """No pause between a queue's steps."""
+
+
 @dataclass(frozen=True)
 class _QueueEntry:
     """One row of the queue's query."""
@@ -252,12 +257,15 @@ async def provider_queue(
     provider: User,
     *,
     now: datetime | None = None,
+    pause: Callable[[], Awaitable[None]] | None = None,
 ) -> ProviderQueue:
     """Today's appointments of one provider (their local day), in order, with live states.
 
-    A provider who takes walk-ins also sees the walk-ins no provider has taken yet.
+    A provider who takes walk-ins also sees the walk-ins no provider has taken yet. `pause` is
+    awaited between the steps: the notifier waits there while waiting patients' places go out.
     """
     now = now or utcnow()
+    between = pause or _go_on
     zone, local, day_start, day_end = await provider_day(session, provider, now)
     mine = await queue_rows_of(session, provider)
     appointment = sa.inspect(Appointment).local_table
@@ -325,6 +333,7 @@ async def provider_queue(
                 CheckInFacts(*row[13:19]) if checked_in is not None else None,
             )
         )
+    await between()
     states = await presence.states([presence_key(r.appointment_id) for r in rows])
     waiting = []
     busy_until: datetime | None = None
@@ -355,13 +364,17 @@ async def provider_queue(
         )
     }
     appointment_ids = [r.appointment_id for r in rows]
+    await between()
     reasons = await reasons_for(session, appointment_ids)
+    await between()
     conversations = await conversations_for(session, appointment_ids)
+    await between()
     cards = await intake.cards_by_appointment(session, appointment_ids)
     guests = await _waiting_guests(
         session,
         [r.check_in.visit_id for r in rows if r.check_in and r.check_in.visit_id is not None],
     )
+    await between()
     today = local.date()
     queue_rows = [
         QueueRow(

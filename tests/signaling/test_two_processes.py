@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -80,3 +81,41 @@ async def test_patient_on_one_process_provider_on_the_other(
             assert (await patient.wait_for("message"))["text"] == "Two minutes"
             admitted = await provider.call("admit", {"appointment_id": str(v.appointment.id)})
             assert (await patient.wait_for("admitted"))["visit_id"] == admitted["visit_id"]
+
+
+async def test_an_admit_on_one_process_moves_up_patients_waiting_on_the_other(
+    process_env, waiting: WaitingFactory, sockets
+):
+    """Places are sent as one batch per change: the other process delivers its own patients'."""
+    clinic, provider_account, _, kind = await waiting.clinic_day()
+    _, appointment, first_token = await waiting.appointment(clinic, provider_account, kind)
+    _, _, second_token = await waiting.appointment(
+        clinic, provider_account, kind, starts_in=timedelta(minutes=30), given="Omar"
+    )
+    with (
+        app_server(process_env, health="/readyz") as a,
+        app_server(process_env, health="/readyz") as b,
+    ):
+        patients = []
+        for token in (first_token, second_token):
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as http:
+                await check_in(BaseClient(a.url, http), token)
+            cookie = next(c for c in jar if c.key == "oc_patient")
+            patients.append(
+                await sockets(a.url + "/", "/waiting", {"Cookie": f"oc_patient={cookie.value}"})
+            )
+        first, second = patients
+        assert (await second.wait_for("place", lambda p: p["position"] == 2))["position"] == 2
+
+        provider = await sockets(
+            b.url + "/", "/clinic", await staff_headers(b.url, provider_account)
+        )
+        await provider.wait_for(
+            "queue", lambda q: sum(p["status"] == "waiting" for p in q["patients"]) == 2
+        )
+        admitted = await provider.call("admit", {"appointment_id": str(appointment.id)})
+        assert (await first.wait_for("admitted"))["visit_id"] == admitted["visit_id"]
+        # Computed on B, where nobody waits; delivered by A to the patient connected to it.
+        moved = await second.wait_for("place", lambda p: p["position"] == 1)
+        assert moved["expected_wait_minutes"] >= 0
