@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import sys
@@ -248,6 +249,15 @@ def cmd_new_note_key(args: argparse.Namespace) -> int:
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
+async def _freeze_startup_objects(_app: web.Application) -> None:
+    """Move what importing and starting allocated (modules, schemas, the app; over a million
+    objects) out of the garbage collector's view: a full collection then scans only what
+    serving allocated, and stops pausing the event loop for a quarter of a second every second
+    or two under load (a thousand waiting patients' places waited behind it)."""
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.serving_at(args.host or settings.host, args.port or settings.port)
     host, port = settings.host, settings.port
@@ -257,6 +267,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
         app = create_app(settings)
         drain_on_sigterm(app)
+        app.on_startup.append(_freeze_startup_objects)
         return app
 
     web.run_app(
