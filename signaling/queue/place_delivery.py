@@ -81,7 +81,7 @@ class RedisPlaceDelivery(PlaceDelivery):
         self.channel = channel
         self.sender = uuid.uuid4().hex
         self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._first_try = asyncio.Event()
 
     async def send(self, places: Places) -> None:
         await self.deliver_here(places)
@@ -95,10 +95,11 @@ class RedisPlaceDelivery(PlaceDelivery):
             log.warning("could not publish %d places to the other nodes", len(places))
 
     async def start(self) -> None:
-        """Listen for the other nodes' places; returns once subscribed (before the node says
-        it is ready), so no batch sent after that is missed."""
+        """Listen for the other nodes' places; returns after the first try to subscribe, so a
+        node that starts with Redis up misses no batch sent after it is ready. With Redis
+        down the node starts anyway (its /readyz says Redis is unreachable) and keeps trying."""
         self._listener = asyncio.create_task(self._listen())
-        await asyncio.wait_for(self._subscribed.wait(), 10)
+        await self._first_try.wait()
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -111,11 +112,15 @@ class RedisPlaceDelivery(PlaceDelivery):
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
-                    self._subscribed.set()
+                    self._first_try.set()
                     async for message in pubsub.listen():
-                        await self._received(message.get("data"))
-            except (RedisError, OSError):
-                log.warning("places channel lost; subscribing again", exc_info=True)
+                        try:
+                            await self._received(message.get("data"))
+                        except Exception:  # one bad batch must not end the listening
+                            log.exception("could not deliver places from another node")
+            except (RedisError, OSError) as error:
+                self._first_try.set()
+                log.warning("places channel: %s; subscribing again", error)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     async def _received(self, data: object) -> None:
