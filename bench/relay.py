@@ -201,9 +201,7 @@ async def _generate(args: argparse.Namespace) -> None:
             for transceiver in (self.audio, self.video):
                 counter = self.received[transceiver.kind]
 
-                async def on_packet(
-                    packet: Any, codec: Any, arrival: int, c: Any = counter
-                ) -> None:
+                def on_packet(packet: Any, codec: Any, arrival: int, c: Any = counter) -> None:
                     c.add(packet.sequence_number, packet.marker)
 
                 hooks.install_packet_tap(transceiver.receiver, on_packet)
@@ -238,7 +236,7 @@ async def _generate(args: argparse.Namespace) -> None:
                 data = self.streams[kind].retransmission(sequence)
                 sender = self.video.sender if kind == "video" else self.audio.sender
                 if data is not None:
-                    await hooks.send_rtp(sender, data)
+                    hooks.send_rtp_now(sender, data)
                 return True
 
             return answer
@@ -266,7 +264,7 @@ async def _generate(args: argparse.Namespace) -> None:
                     abs_send_time=(ntp >> 14) & 0xFFFFFF,
                 )
                 self.sequence[kind] += 1
-                if data is not None and await hooks.send_rtp(sender, data):
+                if data is not None and hooks.send_rtp_now(sender, data):
                     hooks.record_sent(sender, ntp, stream.last_timestamp_sent, len(payload))
             self.timestamp[kind] += step
 
