@@ -65,6 +65,9 @@ SENDER_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
 INGRESS_MARK = "_openconsult_packet_ingress"
 EXTENSION_IDS_ATTR = "_HeaderExtensionsMap__ids"  # aiortc.rtp.HeaderExtensionsMap's ids
 REMB_INTERVAL_S = 0.5
+# 0.5 ms in abs-send-time units (6.18 fixed-point seconds): packets this close are one burst
+# to aiortc's inter-arrival filter too (their send-time delta rounds to 0 ms).
+BURST_TICKS = 131
 NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 
 EncodedFrameHandler = Callable[[RTCRtpCodecParameters, JitterFrame], None]
@@ -235,9 +238,12 @@ class PacketTap:
         self._estimator = getattr(receiver, BITRATE_ESTIMATOR_ATTR)
         self._remb_sent_at = 0.0
         self._remb_bitrate = 0
-        # Packets of one burst (same abs-send-time, same arrival millisecond) go to the
-        # estimator as one call: its inter-arrival groups and incoming rate come out the same.
-        self._burst: list[int] | None = None  # [abs_send_time, arrival_ms, size, ssrc]
+        # Packets sent in one burst (abs-send-times within BURST_TICKS of the burst's first)
+        # go to the estimator as one call (the latest send time and arrival, the sizes
+        # summed): its inter-arrival groups come out the same (a group may start up to
+        # 0.5 ms of send time later) and its REMB as often, at a fraction of the calls.
+        # [latest abs_send_time, its arrival_ms, summed size, ssrc, first abs_send_time]
+        self._burst: list[int] | None = None
         self._background: set[asyncio.Future[Any]] = set()
 
     def handle_now(self, packet: RtpView, arrival_time_ms: int) -> None:
@@ -305,7 +311,8 @@ class PacketTap:
     def _estimate(self, abs_send_time: int, arrival_time_ms: int, size: int, ssrc: int) -> None:
         burst = self._burst
         if burst is not None:
-            if burst[0] == abs_send_time and burst[1] == arrival_time_ms and burst[3] == ssrc:
+            if (abs_send_time - burst[4]) & 0xFFFFFF < BURST_TICKS and burst[3] == ssrc:
+                burst[0], burst[1] = abs_send_time, arrival_time_ms
                 burst[2] += size
                 return
             remb = self._estimator.add(
@@ -320,7 +327,7 @@ class PacketTap:
                         RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
                     )
                 )
-        self._burst = [abs_send_time, arrival_time_ms, size, ssrc]
+        self._burst = [abs_send_time, arrival_time_ms, size, ssrc, abs_send_time]
 
     def _receive_light(
         self, packet: RtpView, codec: RTCRtpCodecParameters, arrival_time_ms: int
@@ -381,6 +388,8 @@ class PacketIngress:
         self._queue_datagram: Callable[[bytes, int], None] = self._connection.data_received
         self._connection.data_received = self.data_received  # type: ignore[method-assign]
         self._protocols_wrapped = False
+        # configure() fills in this object's ids; it is never replaced.
+        self._extension_ids = getattr(transport._rtp_header_extensions_map, EXTENSION_IDS_ATTR)
 
     def data_received(self, data: bytes, component: int) -> None:
         """aioice's `Connection.data_received`: what its protocols hand on that is not STUN."""
@@ -428,7 +437,7 @@ class PacketIngress:
             plain = srtp.unprotect(data)
         except pylibsrtp.Error:
             return True  # as the receive loop does: dropped
-        ids = getattr(transport._rtp_header_extensions_map, EXTENSION_IDS_ATTR)
+        ids = self._extension_ids
         packet = parse_rtp(plain, ids.abs_send_time, ids.audio_level)
         if packet is None:
             return True
@@ -515,7 +524,7 @@ def ntp_now() -> int:
 
 
 def is_connected(sender: RTCRtpSender) -> bool:
-    return bool(sender.transport.state == "connected")
+    return sender.transport._state is DtlsState.CONNECTED
 
 
 async def send_rtp(sender: RTCRtpSender, data: bytes) -> bool:

@@ -94,6 +94,9 @@ class ViewerStream:
         self.retransmissions_sent = 0
         self.last_timestamp_sent = self._last_timestamp
         self._fixed_extensions = self._mid_element()
+        self._abs_id = params.extension_ids.get(ABS_SEND_TIME_URI)
+        self._level_byte = (params.extension_ids.get(AUDIO_LEVEL_URI) or 0) << 4
+        self._layouts: list[tuple[bytes, bytes] | None] = [None, None]  # without, with level
 
     def restart(self) -> None:
         """A new publisher (or the same one again): wait for a keyframe, then continue."""
@@ -191,20 +194,34 @@ class ViewerStream:
         value = mid.encode()[:16]
         return bytes([(mid_id << 4) | (len(value) - 1)]) + value
 
+    def _extension_layout(self, with_level: bool) -> tuple[bytes, bytes]:
+        """The extension block's bytes before and after the variable values (abs-send-time,
+        audio level), which only depend on what the viewer negotiated: built once."""
+        body_size = len(self._fixed_extensions)
+        if self._abs_id is not None:
+            body_size += 4
+        if with_level:
+            body_size += 2
+        padding = -body_size % 4
+        head = struct.pack("!HH", 0xBEDE, (body_size + padding) // 4) + self._fixed_extensions
+        if self._abs_id is not None:
+            head += bytes([(self._abs_id << 4) | 2])
+        return head, b"\x00" * padding
+
     def _extensions(self, abs_send_time: int, audio_level: tuple[bool, int] | None) -> bytes:
         """The viewer's own header extensions (RFC 8285 one-byte form), ids as it negotiated."""
-        ids = self.params.extension_ids
-        body = self._fixed_extensions
-        abs_id = ids.get(ABS_SEND_TIME_URI)
-        if abs_id is not None:
-            body += bytes([(abs_id << 4) | 2]) + (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
-        level_id = ids.get(AUDIO_LEVEL_URI)
-        if audio_level is not None and level_id is not None:
+        with_level = audio_level is not None and self._level_byte != 0
+        layout = self._layouts[with_level]
+        if layout is None:
+            layout = self._layouts[with_level] = self._extension_layout(with_level)
+        head, tail = layout
+        if self._abs_id is not None:
+            head += (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
+        if with_level:
+            assert audio_level is not None
             voice, level = audio_level
-            body += bytes([level_id << 4, (0x80 if voice else 0) | (level & 0x7F)])
-        padding = -len(body) % 4
-        body += b"\x00" * padding
-        return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+            head += bytes([self._level_byte, (0x80 if voice else 0) | (level & 0x7F)])
+        return head + tail
 
 
 class RtpView:
