@@ -280,6 +280,44 @@ async def test_packet_tap_hands_on_packets_and_keeps_receiver_duties() -> None:
         hooks.remove_packet_tap(receiver)
 
 
+async def test_the_light_path_feeds_the_bitrate_estimator_and_sends_remb() -> None:
+    receiver = RTCRtpReceiver("video", _transport())
+    receiver._track = RemoteStreamTrack(kind="video")
+    tap = hooks.install_packet_tap(receiver, lambda packet, codec, arrival: None)
+    params = RTCRtpReceiveParameters(codecs=[VP8])
+    params.encodings = [RTCRtpDecodingParameters(ssrc=1234, payloadType=100)]
+    await receiver.receive(params)
+    receiver._set_rtcp_ssrc(42)
+    sent: list[Any] = []
+
+    async def send_rtcp(packet: Any) -> None:
+        sent.append(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+    calls = []
+    estimator = getattr(receiver, hooks.BITRATE_ESTIMATOR_ATTR)
+    original = estimator.add
+    estimator.add = lambda **kw: calls.append(kw) or original(**kw)
+    try:
+        # Five seconds of 20 fps video, 4 packets per frame sent together (one burst each).
+        for frame in range(100):
+            for index in range(4):
+                tap.handle_now(
+                    RtpView(
+                        ssrc=1234, payload_type=100, sequence_number=4 * frame + index,
+                        timestamp=4500 * frame, marker=int(index == 3), payload=b"\x00" * 1000,
+                        abs_send_time=(frame * 13107 + index) & 0xFFFFFF,
+                    ),
+                    1000 + 50 * frame,
+                )  # fmt: skip
+        await wait_for(lambda: any(isinstance(p, RtcpPsfbPacket) for p in sent), 5, "a REMB packet")
+        # One estimator call per burst, carrying the burst's bytes.
+        assert len(calls) == 99 and {c["payload_size"] for c in calls} == {4000}
+    finally:
+        await receiver.stop()
+        hooks.remove_packet_tap(receiver)
+
+
 async def test_viewer_nacks_and_sender_reports_go_through_the_hooks() -> None:
     sender = RTCRtpSender("video", _transport())
     asked: list[int] = []
