@@ -245,12 +245,13 @@ class PacketTap:
         # [latest abs_send_time, its arrival_ms, summed size, ssrc, first abs_send_time]
         self._burst: list[int] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._rtx: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # is_rtx, by type
 
     def handle_now(self, packet: RtpView, arrival_time_ms: int) -> None:
         """A packet-only track's packet, in the datagram callback: forwarded, then accounted."""
         codec = self._forward(packet, arrival_time_ms)
         if codec is not None:
-            self._receive_light(packet, codec, arrival_time_ms)
+            self._receive_light(packet, codec, self._rtx[packet.payload_type][1], arrival_time_ms)
 
     async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         """A packet that came through the transport's receive loop (frame legs need frames)."""
@@ -268,7 +269,10 @@ class PacketTap:
         if codec is None:
             return None
         self.packets += 1
-        if not is_rtx(codec):
+        known = self._rtx.get(packet.payload_type)
+        if known is None or known[0] is not codec:
+            known = self._rtx[packet.payload_type] = (codec, is_rtx(codec))
+        if not known[1]:
             self.on_packet(packet, codec, arrival_time_ms)
             return codec
         original_ssrc = self._rtx_ssrc.get(packet.ssrc)
@@ -330,7 +334,7 @@ class PacketTap:
         self._burst = [abs_send_time, arrival_time_ms, size, ssrc, abs_send_time]
 
     def _receive_light(
-        self, packet: RtpView, codec: RTCRtpCodecParameters, arrival_time_ms: int
+        self, packet: RtpView, codec: RTCRtpCodecParameters, rtx: bool, arrival_time_ms: int
     ) -> None:
         """aiortc's `_handle_rtp_packet` minus depayloading, jitter buffer and decoder."""
         if self._estimator is not None and packet.abs_send_time is not None:
@@ -346,7 +350,7 @@ class PacketTap:
         if stream is None:
             stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(cast(RtpPacket, packet))
-        if not is_rtx(codec):
+        if not rtx:
             self._nack_add(packet)
 
     def _nack_add(self, media: RtpView) -> None:
