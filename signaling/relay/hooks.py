@@ -5,13 +5,19 @@ packets (packet path) or the encoded frames (frame path) instead. aiortc is pinn
 (pyproject) and tests/signaling/test_aiortc_hooks.py fails if an upgrade moves anything used
 here.
 
-The packet path (aiortc#550, #627 point there): `PacketIngress` takes the decrypted RTP of a
-publisher's `RTCDtlsTransport._handle_rtp_data` before aiortc's receiver path, and a
-`PacketTap` per receiver keeps only the receiver's duties a relay needs (RTCP receiver reports,
-NACKs and REMB to the publisher); the jitter buffer and depayloading run only while a frame or
-transcoding leg needs frames. Viewers' packets go out through their transport's `_send_rtp`
-(SRTP protect), their sender's counters are kept for its sender reports, and its NACK handling
-is answered from the relay's own history.
+The packet path (aiortc#550, #627 point there): `PacketIngress` takes a publisher's RTP
+before aiortc's receiver path, and a `PacketTap` per receiver keeps only the receiver's duties
+a relay needs (RTCP receiver reports, NACKs and REMB to the publisher); the jitter buffer and
+depayloading run only while a frame or transcoding leg needs frames. While only packet legs
+watch a track, its SRTP datagrams never reach aiortc's or aioice's queues: the ICE
+connection's datagram callback (`Connection.data_received`, and aioice's own sockets'
+`datagram_received`) hands them to `PacketIngress.take`, which decrypts with the transport's
+SRTP session, reads the header (`packets.parse_rtp`) and forwards synchronously; viewers'
+packets are protected with their transport's SRTP session and handed to the nominated pair's
+socket (`send_rtp_now`). Otherwise RTP goes through `RTCDtlsTransport._handle_rtp_data` as
+aiortc has it. Their sender's counters are kept for its sender reports, and its NACK handling
+is answered from the relay's own history. Not kept on the fast path: the DTLS transport's own
+byte and packet counters (nothing here reads them).
 """
 
 from __future__ import annotations
