@@ -14,8 +14,9 @@ audio+video delivered to the other. It reports:
 - `packet_cpu_pct_per_stream`, `frame_cpu_pct_per_stream`, `transcode_cpu_pct_per_stream`
   at the same N (`--reference-visits`), and their ratio;
 - a ramp N = 1, 2, 4, 8, ... on the packet path: received fps min/median per stream, packet
-  loss, relay and generator CPU; `max_visits_per_core` = the largest N with every stream at
-  >= 18 fps and the relay under 95 % of a core, and `limited_by`: which process gave out first;
+  loss, relay and generator CPU, the relay's RSS (`relay_rss_mb`); `max_visits_per_core` =
+  the largest N with every stream at >= 18 fps and the relay under 95 % of a core, and
+  `limited_by`: which process gave out first;
 - with Chromium (skip with `--chromium-visits 0`): first remote frame times over sequential 1:1
   visits on the packet path, `first_frame_p50_s` / `first_frame_p95_s`;
 - with `--udp-port U`: the packet path again with every connection on the one UDP port U
@@ -201,9 +202,7 @@ async def _generate(args: argparse.Namespace) -> None:
             for transceiver in (self.audio, self.video):
                 counter = self.received[transceiver.kind]
 
-                async def on_packet(
-                    packet: Any, codec: Any, arrival: int, c: Any = counter
-                ) -> None:
+                def on_packet(packet: Any, codec: Any, arrival: int, c: Any = counter) -> None:
                     c.add(packet.sequence_number, packet.marker)
 
                 hooks.install_packet_tap(transceiver.receiver, on_packet)
@@ -238,7 +237,7 @@ async def _generate(args: argparse.Namespace) -> None:
                 data = self.streams[kind].retransmission(sequence)
                 sender = self.video.sender if kind == "video" else self.audio.sender
                 if data is not None:
-                    await hooks.send_rtp(sender, data)
+                    hooks.send_rtp_now(sender, data)
                 return True
 
             return answer
@@ -266,7 +265,7 @@ async def _generate(args: argparse.Namespace) -> None:
                     abs_send_time=(ntp >> 14) & 0xFFFFFF,
                 )
                 self.sequence[kind] += 1
-                if data is not None and await hooks.send_rtp(sender, data):
+                if data is not None and hooks.send_rtp_now(sender, data):
                     hooks.record_sent(sender, ntp, stream.last_timestamp_sent, len(payload))
             self.timestamp[kind] += step
 
@@ -462,6 +461,7 @@ async def _step(
                 relay_cpu = 100 * (_cpu_seconds(pid) - cpu_before) / wall
                 step.update(message)
                 step["relay_cpu_pct"] = round(relay_cpu, 1)
+                step["relay_rss_mb"] = round(_rss_mb(pid), 1)  # with the step's visits live
                 # Time the relay was ready to run but every core was busy (others' work too).
                 step["relay_cpu_wait_pct"] = round(
                     100 * (_run_queue_wait_s(pid) - wait_before) / wall, 1

@@ -5,7 +5,9 @@ Which path a viewer's slot takes (`SlotTrack.bind`, chosen by `Room._bind`):
 - packet (the default, `OPENCONSULT_RELAY_FORWARDING=packet`): both legs negotiated the same
   codec, VP8 or Opus. Each RTP packet goes out as it came in, its header rewritten for the
   viewer (packets.py), straight from the publisher's transport (hooks.PacketTap); no jitter
-  buffer, no re-packetizing, payloads untouched.
+  buffer, no re-packetizing, payloads untouched. While only packet legs watch a track, its
+  packets are handled synchronously in the datagram callback (hooks.PacketIngress.take): SRTP
+  unprotect, header parse, rewrite, SRTP protect and sendto, no queue and no await.
 - frame (`OPENCONSULT_RELAY_FORWARDING=frame`, or a slot whose sender parameters are unknown):
   same codec; aiortc's jitter buffer reassembles frames, which the viewer's sender only
   re-packetizes (`av.Packet` through `SlotTrack.recv`).
@@ -33,11 +35,10 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransce
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
 from av.frame import Frame
 
 from signaling.relay import hooks
-from signaling.relay.packets import ViewerStream, vp8_keyframe_start
+from signaling.relay.packets import RtpView, ViewerStream, vp8_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class SlotTrack(MediaStreamTrack):
         self.path = None
         self._clear()
 
-    async def send_packet(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> None:
+    def send_packet(self, packet: RtpView, keyframe: bool, now: float, ntp: int) -> None:
         """The packet path: one publisher packet, rewritten for this viewer and sent."""
         stream, sender = self.stream, self._sender
         if stream is None or sender is None:
@@ -212,14 +213,14 @@ class SlotTrack(MediaStreamTrack):
             keyframe=keyframe,
             now=now,
             abs_send_time=(ntp >> 14) & 0xFFFFFF,
-            audio_level=packet.extensions.audio_level,
+            audio_level=packet.audio_level,
         )
         if data is None:
             self.counters.packets_dropped += 1
             if stream.awaiting_keyframe:
                 self.request_keyframe()
             return
-        if await hooks.send_rtp(sender, data):
+        if hooks.send_rtp_now(sender, data):
             hooks.record_sent(sender, ntp, stream.last_timestamp_sent, len(packet.payload))
             self.packets_forwarded += 1
             self.counters.packets_forwarded += 1
@@ -235,7 +236,7 @@ class SlotTrack(MediaStreamTrack):
             return False
         data = self.stream.retransmission(sequence)
         if data is not None:
-            await hooks.send_rtp(self._sender, data)
+            hooks.send_rtp_now(self._sender, data)
         return True
 
     def viewer_lost_picture(self) -> None:
@@ -400,8 +401,8 @@ class PublishedTrack:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _on_packet(
-        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
+    def _on_packet(
+        self, packet: RtpView, codec: RTCRtpCodecParameters, arrival_time_ms: int
     ) -> None:
         keyframe = self._packet_keyframes and vp8_keyframe_start(packet.payload)
         if keyframe:
@@ -410,7 +411,7 @@ class PublishedTrack:
             return
         now, ntp = time.monotonic(), hooks.ntp_now()
         for slot in list(self._packets):
-            await slot.send_packet(packet, keyframe, now, ntp)
+            slot.send_packet(packet, keyframe, now, ntp)
 
     def _on_encoded_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         keyframe = is_keyframe(codec.name, frame.data)

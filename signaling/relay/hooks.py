@@ -5,13 +5,19 @@ packets (packet path) or the encoded frames (frame path) instead. aiortc is pinn
 (pyproject) and tests/signaling/test_aiortc_hooks.py fails if an upgrade moves anything used
 here.
 
-The packet path (aiortc#550, #627 point there): `PacketIngress` takes the decrypted RTP of a
-publisher's `RTCDtlsTransport._handle_rtp_data` before aiortc's receiver path, and a
-`PacketTap` per receiver keeps only the receiver's duties a relay needs (RTCP receiver reports,
-NACKs and REMB to the publisher); the jitter buffer and depayloading run only while a frame or
-transcoding leg needs frames. Viewers' packets go out through their transport's `_send_rtp`
-(SRTP protect), their sender's counters are kept for its sender reports, and its NACK handling
-is answered from the relay's own history.
+The packet path (aiortc#550, #627 point there): `PacketIngress` takes a publisher's RTP
+before aiortc's receiver path, and a `PacketTap` per receiver keeps only the receiver's duties
+a relay needs (RTCP receiver reports, NACKs and REMB to the publisher); the jitter buffer and
+depayloading run only while a frame or transcoding leg needs frames. While only packet legs
+watch a track, its SRTP datagrams never reach aiortc's or aioice's queues: the ICE
+connection's datagram callback (`Connection.data_received`, and aioice's own sockets'
+`datagram_received`) hands them to `PacketIngress.take`, which decrypts with the transport's
+SRTP session, reads the header (`packets.parse_rtp`) and forwards synchronously; viewers'
+packets are protected with their transport's SRTP session and handed to the nominated pair's
+socket (`send_rtp_now`). Otherwise RTP goes through `RTCDtlsTransport._handle_rtp_data` as
+aiortc has it. Their sender's counters are kept for its sender reports, and its NACK handling
+is answered from the relay's own history. Not kept on the fast path: the DTLS transport's own
+byte and packet counters (nothing here reads them).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import struct
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
+import pylibsrtp
+from aioice.ice import StunProtocol
 from aiortc import (
     RTCDtlsTransport,
     RTCPeerConnection,
@@ -33,11 +42,12 @@ from aiortc import (
 )
 from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
-from signaling.relay.packets import StreamParameters
+from signaling.relay.packets import RtpView, StreamParameters, parse_rtp
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +69,11 @@ SENDER_OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
 SENDER_NTP_ATTR = "_RTCRtpSender__ntp_timestamp"
 SENDER_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
 INGRESS_MARK = "_openconsult_packet_ingress"
+EXTENSION_IDS_ATTR = "_HeaderExtensionsMap__ids"  # aiortc.rtp.HeaderExtensionsMap's ids
 REMB_INTERVAL_S = 0.5
+# 0.5 ms in abs-send-time units (6.18 fixed-point seconds): packets this close are one burst
+# to aiortc's inter-arrival filter too (their send-time delta rounds to 0 ms).
+BURST_TICKS = 131
 NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 
 EncodedFrameHandler = Callable[[RTCRtpCodecParameters, JitterFrame], None]
@@ -180,17 +194,39 @@ def offer_loopback_candidate(pc: RTCPeerConnection) -> None:
 
 # ---------------------------------------------------------------- the packet path
 
-# (media packet with any RTX unwrapped, its codec, the packet's NTP arrival time)
-PacketHandler = Callable[[RtpPacket, RTCRtpCodecParameters, int], Awaitable[None]]
+# (media packet with any RTX unwrapped, its codec, the packet's arrival time in NTP-epoch ms)
+PacketHandler = Callable[[RtpView, RTCRtpCodecParameters, int], None]
+
+
+def arrival_ms() -> int:
+    """aiortc's `clock.current_ms()` (milliseconds since 1900), without its datetime."""
+    return int(time.time() * 1000) + NTP_EPOCH_OFFSET_S * 1000
+
+
+def rtp_view(packet: RtpPacket) -> RtpView:
+    """An aiortc-parsed packet as the packet path sees packets."""
+    return RtpView(
+        ssrc=packet.ssrc,
+        payload_type=packet.payload_type,
+        sequence_number=packet.sequence_number,
+        timestamp=packet.timestamp,
+        marker=packet.marker,
+        payload=packet.payload,
+        padding_size=packet.padding_size,
+        abs_send_time=packet.extensions.abs_send_time,
+        audio_level=packet.extensions.audio_level,
+    )
 
 
 class PacketTap:
     """One receiver's RTP, taken before aiortc's receiver path.
 
     `full_receive` False (only packet legs, or nobody, watch this track): the tap does what a
-    relay's receiver must and nothing more: RTCP statistics (aiortc's own receiver-report loop
-    sends them), NACKs for lost packets and REMB from the bitrate estimator. True (a frame or
-    transcoding leg needs frames): aiortc's whole receiver path runs as well.
+    relay's receiver must and nothing more, synchronously in the datagram callback
+    (`PacketIngress.take`): RTCP statistics (aiortc's own receiver-report loop sends them),
+    NACKs for lost packets and REMB from the bitrate estimator. True (a frame or transcoding
+    leg needs frames): the packets go through the transport's receive loop and aiortc's whole
+    receiver path runs as well.
     """
 
     def __init__(self, receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
@@ -208,37 +244,65 @@ class PacketTap:
         self._estimator = getattr(receiver, BITRATE_ESTIMATOR_ATTR)
         self._remb_sent_at = 0.0
         self._remb_bitrate = 0
+        # Packets sent in one burst (abs-send-times within BURST_TICKS of the burst's first)
+        # go to the estimator as one call (the latest send time and arrival, the sizes
+        # summed): its inter-arrival groups come out the same (a group may start up to
+        # 0.5 ms of send time later) and its REMB as often, at a fraction of the calls.
+        # [latest abs_send_time, its arrival_ms, summed size, ssrc, first abs_send_time]
+        self._burst: list[int] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
+        self._rtx: dict[int, tuple[RTCRtpCodecParameters, bool]] = {}  # is_rtx, by type
+
+    def handle_now(self, packet: RtpView, arrival_time_ms: int) -> None:
+        """A packet-only track's packet, in the datagram callback: forwarded, then accounted."""
+        codec = self._forward(packet, arrival_time_ms)
+        if codec is not None:
+            self._receive_light(packet, codec, self._rtx[packet.payload_type][1], arrival_time_ms)
 
     async def handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        receiver = self.receiver
-        if not receiver._enabled:
+        """A packet that came through the transport's receive loop (frame legs need frames)."""
+        view = rtp_view(packet)
+        if self.full_receive:
+            if self._forward(view, arrival_time_ms) is not None:
+                await self.receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
             return
+        self.handle_now(view, arrival_time_ms)
+
+    def _forward(self, packet: RtpView, arrival_time_ms: int) -> RTCRtpCodecParameters | None:
+        if not self.receiver._enabled:
+            return None
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
-            return
-        media: RtpPacket | None = packet
-        media_codec = codec
-        if is_rtx(codec):
-            original_ssrc = self._rtx_ssrc.get(packet.ssrc)
-            apt = codec.parameters.get("apt")
-            if (
-                original_ssrc is not None
-                and len(packet.payload) >= 2
-                and isinstance(apt, int)
-                and apt in self._codecs
-            ):
-                media = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
-                media_codec = self._codecs[apt]
-                self.retransmissions_received += 1
-            else:
-                media = None  # padding (bandwidth probing) or an unknown RTX stream
+            return None
         self.packets += 1
-        if media is not None:
-            await self.on_packet(media, media_codec, arrival_time_ms)
-        if self.full_receive:
-            await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
-            return
-        await self._receive_light(packet, codec, media, arrival_time_ms)
+        known = self._rtx.get(packet.payload_type)
+        if known is None or known[0] is not codec:
+            known = self._rtx[packet.payload_type] = (codec, is_rtx(codec))
+        if not known[1]:
+            self.on_packet(packet, codec, arrival_time_ms)
+            return codec
+        original_ssrc = self._rtx_ssrc.get(packet.ssrc)
+        apt = codec.parameters.get("apt")
+        payload = packet.payload
+        if original_ssrc is not None and len(payload) >= 2 and isinstance(apt, int):
+            media_codec = self._codecs.get(apt)
+            if media_codec is not None:
+                # RFC 4588: the original sequence number, then the original payload.
+                media = RtpView(
+                    ssrc=original_ssrc,
+                    payload_type=apt,
+                    sequence_number=(payload[0] << 8) | payload[1],
+                    timestamp=packet.timestamp,
+                    marker=packet.marker,
+                    payload=payload[2:],
+                    abs_send_time=packet.abs_send_time,
+                    audio_level=packet.audio_level,
+                )
+                self.retransmissions_received += 1
+                self.on_packet(media, media_codec, arrival_time_ms)
+                self._nack_add(media)
+        # else padding (bandwidth probing) or an unknown RTX stream
+        return codec
 
     def _remb_due(self, bitrate: int) -> bool:
         """REMB as libwebrtc paces it: at once when the estimate drops by 3 % or more,
@@ -249,46 +313,150 @@ class PacketTap:
         self._remb_sent_at, self._remb_bitrate = now, bitrate
         return True
 
-    async def _receive_light(
-        self,
-        packet: RtpPacket,
-        codec: RTCRtpCodecParameters,
-        media: RtpPacket | None,
-        arrival_time_ms: int,
-    ) -> None:
-        """aiortc's `_handle_rtp_packet` minus depayloading, jitter buffer and decoder."""
-        receiver = self.receiver
-        rtcp_ssrc = getattr(receiver, RTCP_SSRC_ATTR)
-        if self._estimator is not None and packet.extensions.abs_send_time is not None:
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _estimate(self, abs_send_time: int, arrival_time_ms: int, size: int, ssrc: int) -> None:
+        burst = self._burst
+        if burst is not None:
+            if (abs_send_time - burst[4]) & 0xFFFFFF < BURST_TICKS and burst[3] == ssrc:
+                burst[0], burst[1] = abs_send_time, arrival_time_ms
+                burst[2] += size
+                return
             remb = self._estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
+                abs_send_time=burst[0], arrival_time_ms=burst[1], payload_size=burst[2],
+                ssrc=burst[3],
+            )  # fmt: skip
+            rtcp_ssrc = getattr(self.receiver, RTCP_SSRC_ATTR)
             if rtcp_ssrc is not None and remb is not None and self._remb_due(remb[0]):
                 fci = pack_remb_fci(*remb)
-                await receiver._send_rtcp(
-                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
+                self._spawn(
+                    self.receiver._send_rtcp(
+                        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
+                    )
                 )
+        self._burst = [abs_send_time, arrival_time_ms, size, ssrc, abs_send_time]
+
+    def _receive_light(
+        self, packet: RtpView, codec: RTCRtpCodecParameters, rtx: bool, arrival_time_ms: int
+    ) -> None:
+        """aiortc's `_handle_rtp_packet` minus depayloading, jitter buffer and decoder."""
+        if self._estimator is not None and packet.abs_send_time is not None:
+            self._estimate(
+                packet.abs_send_time,
+                arrival_time_ms,
+                len(packet.payload) + packet.padding_size,
+                packet.ssrc,
+            )
         if self.packets & 0x1F == 1:  # "heard from" times, for getSynchronizationSources
             self._active[packet.ssrc] = clock.current_datetime()
         stream = self._streams.get(packet.ssrc)
         if stream is None:
             stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-        stream.add(packet)
-        if media is not None and self._nack is not None and self._nack.add(media):
+        stream.add(cast(RtpPacket, packet))
+        if not rtx:
+            self._nack_add(packet)
+
+    def _nack_add(self, media: RtpView) -> None:
+        if self._nack is not None and self._nack.add(cast(RtpPacket, media)):
             self.nacks_sent += 1
-            await receiver._send_rtcp_nack(media.ssrc, sorted(self._nack.missing))
+            self._spawn(self.receiver._send_rtcp_nack(media.ssrc, sorted(self._nack.missing)))
+
+
+class _RouteKey:
+    """What aiortc's RTP router reads of a packet: enough to route before decrypting."""
+
+    __slots__ = ("payload_type", "ssrc")
+
+    def __init__(self, ssrc: int, payload_type: int) -> None:
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+
+
+_SSRC = struct.Struct("!I")
 
 
 class PacketIngress:
-    """A publisher's transport handing decrypted RTP to packet taps, one per receiver."""
+    """A publisher's transport handing decrypted RTP to packet taps, one per receiver.
+
+    The fast path (`take`): the ICE connection's datagram callback (aioice's own sockets, or
+    the shared media port's demultiplexer) hands an SRTP datagram of a packet-only track to
+    its tap at once: routed on the clear header, decrypted, header parsed (`parse_rtp`),
+    forwarded and accounted, with no queue, no task and no await. Everything else (DTLS,
+    SRTCP, STUN, and RTP of tracks whose frames are needed) goes the usual way, through
+    aioice's queue and the DTLS transport's receive loop (`handle_rtp_data`).
+    """
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self.transport = transport
         self.taps: dict[Any, PacketTap] = {}  # by receiver
+        self.fast_packets = 0
         transport._handle_rtp_data = self.handle_rtp_data  # type: ignore[method-assign]
+        self._connection = transport.transport._connection
+        self._queue_datagram: Callable[[bytes, int], None] = self._connection.data_received
+        self._connection.data_received = self.data_received  # type: ignore[method-assign]
+        self._protocols_wrapped = False
+        # configure() fills in this object's ids; it is never replaced.
+        self._extension_ids = getattr(transport._rtp_header_extensions_map, EXTENSION_IDS_ATTR)
+
+    def data_received(self, data: bytes, component: int) -> None:
+        """aioice's `Connection.data_received`: what its protocols hand on that is not STUN."""
+        if not self._protocols_wrapped:
+            self._wrap_protocols()
+        if not self.take(data):
+            self._queue_datagram(data, component)
+
+    def _wrap_protocols(self) -> None:
+        """aioice's own sockets try to parse every datagram as STUN first; media need not."""
+        protocols = self._connection._protocols
+        if not protocols:
+            return
+        self._protocols_wrapped = True
+        for protocol in protocols:
+            if type(protocol) is not StunProtocol:  # the shared port demultiplexes already
+                continue
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: tuple[Any, ...], _original: Any = original
+            ) -> None:
+                if not (data and 127 < data[0] < 192 and self.take(data)):
+                    _original(data, addr)
+
+            protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
+
+    def take(self, data: bytes) -> bool:
+        """Forward an SRTP packet of a packet-only track now; False: not one, queue it."""
+        if len(data) < 12 or not 127 < data[0] < 192 or 192 <= data[1] <= 223:
+            return False  # not RTP (DTLS, STUN, or RTCP, RFC 5761)
+        transport = self.transport
+        srtp = transport._rx_srtp
+        if srtp is None or transport._state is not DtlsState.CONNECTED:
+            return False
+        receiver = transport._rtp_router.route_rtp(
+            _RouteKey(_SSRC.unpack_from(data, 8)[0], data[1] & 0x7F)  # type: ignore[arg-type]
+        )
+        if receiver is None:
+            return False
+        tap = self.taps.get(receiver)
+        if tap is None or tap.full_receive:
+            return False
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return True  # as the receive loop does: dropped
+        ids = self._extension_ids
+        packet = parse_rtp(plain, ids.abs_send_time, ids.audio_level)
+        if packet is None:
+            return True
+        self.fast_packets += 1
+        try:
+            tap.handle_now(packet, arrival_ms())
+        except Exception:  # a relay bug must not reach aioice's protocol
+            logger.exception("relay failed to handle an RTP packet")
+        return True
 
     async def handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
         # As RTCDtlsTransport._handle_rtp_data, with the taps in front of the receivers.
@@ -322,6 +490,12 @@ def install_packet_tap(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> Pa
     tap = PacketTap(receiver, on_packet)
     ingress.taps[receiver] = tap
     return tap
+
+
+def fast_packets(receiver: RTCRtpReceiver) -> int:
+    """How many packets the receiver's transport took in the datagram callback."""
+    ingress: PacketIngress | None = getattr(receiver.transport, INGRESS_MARK, None)
+    return 0 if ingress is None else ingress.fast_packets
 
 
 def remove_packet_tap(receiver: RTCRtpReceiver) -> None:
@@ -360,7 +534,7 @@ def ntp_now() -> int:
 
 
 def is_connected(sender: RTCRtpSender) -> bool:
-    return bool(sender.transport.state == "connected")
+    return sender.transport._state is DtlsState.CONNECTED
 
 
 async def send_rtp(sender: RTCRtpSender, data: bytes) -> bool:
@@ -369,6 +543,36 @@ async def send_rtp(sender: RTCRtpSender, data: bytes) -> bool:
         await sender.transport._send_rtp(data)
     except ConnectionError:
         return False
+    return True
+
+
+_background_sends: set[asyncio.Future[Any]] = set()
+
+
+def send_rtp_now(sender: RTCRtpSender, data: bytes) -> bool:
+    """`send_rtp` without an await: SRTP-protect and hand the datagram to the socket now.
+
+    As `RTCDtlsTransport._send_rtp` and aioice's `Connection.sendto` do, on the nominated
+    pair of component 1 (bundled, RTCP multiplexed); a TURN pair's protocol wraps what it
+    sends, so that one goes through its own (async) `send_data`.
+    """
+    transport = sender.transport
+    if transport._state is not DtlsState.CONNECTED:
+        return False
+    pair = transport.transport._connection._nominated.get(1)
+    if pair is None:
+        return False
+    try:
+        protected = transport._tx_srtp.protect(data)
+    except pylibsrtp.Error:
+        return False
+    protocol = pair.protocol
+    if type(protocol).send_data is StunProtocol.send_data:
+        protocol.transport.sendto(protected, pair.remote_addr)
+    else:
+        task = asyncio.ensure_future(protocol.send_data(protected, pair.remote_addr))
+        _background_sends.add(task)
+        task.add_done_callback(_background_sends.discard)
     return True
 
 

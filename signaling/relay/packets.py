@@ -94,6 +94,9 @@ class ViewerStream:
         self.retransmissions_sent = 0
         self.last_timestamp_sent = self._last_timestamp
         self._fixed_extensions = self._mid_element()
+        self._abs_id = params.extension_ids.get(ABS_SEND_TIME_URI)
+        self._level_byte = (params.extension_ids.get(AUDIO_LEVEL_URI) or 0) << 4
+        self._layouts: list[tuple[bytes, bytes] | None] = [None, None]  # without, with level
 
     def restart(self) -> None:
         """A new publisher (or the same one again): wait for a keyframe, then continue."""
@@ -191,17 +194,148 @@ class ViewerStream:
         value = mid.encode()[:16]
         return bytes([(mid_id << 4) | (len(value) - 1)]) + value
 
+    def _extension_layout(self, with_level: bool) -> tuple[bytes, bytes]:
+        """The extension block's bytes before and after the variable values (abs-send-time,
+        audio level), which only depend on what the viewer negotiated: built once."""
+        body_size = len(self._fixed_extensions)
+        if self._abs_id is not None:
+            body_size += 4
+        if with_level:
+            body_size += 2
+        padding = -body_size % 4
+        head = struct.pack("!HH", 0xBEDE, (body_size + padding) // 4) + self._fixed_extensions
+        if self._abs_id is not None:
+            head += bytes([(self._abs_id << 4) | 2])
+        return head, b"\x00" * padding
+
     def _extensions(self, abs_send_time: int, audio_level: tuple[bool, int] | None) -> bytes:
         """The viewer's own header extensions (RFC 8285 one-byte form), ids as it negotiated."""
-        ids = self.params.extension_ids
-        body = self._fixed_extensions
-        abs_id = ids.get(ABS_SEND_TIME_URI)
-        if abs_id is not None:
-            body += bytes([(abs_id << 4) | 2]) + (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
-        level_id = ids.get(AUDIO_LEVEL_URI)
-        if audio_level is not None and level_id is not None:
+        with_level = audio_level is not None and self._level_byte != 0
+        layout = self._layouts[with_level]
+        if layout is None:
+            layout = self._layouts[with_level] = self._extension_layout(with_level)
+        head, tail = layout
+        if self._abs_id is not None:
+            head += (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
+        if with_level:
+            assert audio_level is not None
             voice, level = audio_level
-            body += bytes([level_id << 4, (0x80 if voice else 0) | (level & 0x7F)])
-        padding = -len(body) % 4
-        body += b"\x00" * padding
-        return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+            head += bytes([self._level_byte, (0x80 if voice else 0) | (level & 0x7F)])
+        return head + tail
+
+
+class RtpView:
+    """The few fields of an RTP packet the packet path uses, parsed from its header alone.
+
+    Duck-types as much of aiortc's `RtpPacket` as the receiver's statistics, NACK generator
+    and the rewrite read (`ssrc`, `payload_type`, `sequence_number`, `timestamp`, `marker`,
+    `payload`, `padding_size`); of the header extensions only abs-send-time (for the bitrate
+    estimator) and the audio level (passed on to the viewer) are read.
+    """
+
+    __slots__ = (
+        "abs_send_time",
+        "audio_level",
+        "marker",
+        "padding_size",
+        "payload",
+        "payload_type",
+        "sequence_number",
+        "ssrc",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        *,
+        ssrc: int,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding_size: int = 0,
+        abs_send_time: int | None = None,
+        audio_level: tuple[bool, int] | None = None,
+    ) -> None:
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.marker = marker
+        self.payload = payload
+        self.padding_size = padding_size
+        self.abs_send_time = abs_send_time
+        self.audio_level = audio_level
+
+
+_EXTENSION_HEADER = struct.Struct("!HH")
+
+
+def parse_rtp(
+    data: bytes, abs_send_time_id: int | None, audio_level_id: int | None
+) -> RtpView | None:
+    """The header fields of a decrypted RTP packet (RFC 3550, RFC 8285), or None if malformed.
+
+    Reads the fixed header, skips CSRCs, looks for two header extensions by id and strips
+    padding; the payload is sliced out, never read.
+    """
+    size = len(data)
+    if size < 12:
+        return None
+    first, second, sequence, timestamp, ssrc = RTP_HEADER.unpack_from(data)
+    if first >> 6 != 2:
+        return None
+    pos = 12 + 4 * (first & 0x0F)
+    abs_send_time = audio_level = None
+    if first & 0x10:
+        if pos + 4 > size:
+            return None
+        profile, length = _EXTENSION_HEADER.unpack_from(data, pos)
+        pos += 4
+        end = pos + 4 * length
+        if end > size:
+            return None
+        if profile == 0xBEDE or profile & 0xFFF0 == 0x1000:
+            one_byte = profile == 0xBEDE
+            i = pos
+            while i < end:
+                byte = data[i]
+                if byte == 0:  # padding between elements
+                    i += 1
+                    continue
+                if one_byte:
+                    x_id, x_length = byte >> 4, (byte & 0x0F) + 1
+                    if x_id == 15:
+                        break
+                    i += 1
+                else:
+                    if i + 1 >= end:
+                        break
+                    x_id, x_length = byte, data[i + 1]
+                    i += 2
+                if i + x_length > end:
+                    return None
+                if x_id == abs_send_time_id and x_length == 3:
+                    abs_send_time = int.from_bytes(data[i : i + 3], "big")
+                elif x_id == audio_level_id and x_length >= 1:
+                    level = data[i]
+                    audio_level = (bool(level & 0x80), level & 0x7F)
+                i += x_length
+        pos = end
+    padding = 0
+    if first & 0x20:
+        padding = data[-1]
+        if padding == 0 or pos + padding > size:
+            return None
+    return RtpView(
+        ssrc=ssrc,
+        payload_type=second & 0x7F,
+        sequence_number=sequence,
+        timestamp=timestamp,
+        marker=second >> 7,
+        payload=data[pos : size - padding],
+        padding_size=padding,
+        abs_send_time=abs_send_time,
+        audio_level=audio_level,
+    )

@@ -7,13 +7,14 @@ import fractions
 import importlib.metadata
 import inspect
 import queue
+import re
 from typing import Any
 
 import aiortc
 import av
 import pytest
-from aioice import Connection
-from aioice.ice import StunProtocol, server_reflexive_candidate
+from aioice import Candidate, Connection
+from aioice.ice import CandidatePair, StunProtocol, server_reflexive_candidate
 from aiortc import (
     RTCCertificate,
     RTCConfiguration,
@@ -27,13 +28,15 @@ from aiortc import (
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
     RTCRtpRtxParameters,
 )
-from aiortc.rtcrtpreceiver import NackGenerator, RemoteStreamTrack
+from aiortc.rtcrtpreceiver import NackGenerator, RemoteStreamTrack, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
@@ -44,10 +47,13 @@ from aiortc.rtp import (
     RtpPacket,
     wrap_rtx,
 )
+from pylibsrtp import Policy, Session
 
 from signaling.relay import hooks, udp_mux
 from signaling.relay.forwarding import SlotTrack
+from signaling.relay.packets import ABS_SEND_TIME_URI, RtpView
 from tests.support.media_ports import free_udp_port
+from tests.support.waiting import wait_for
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100)
 
@@ -230,7 +236,7 @@ async def test_packet_tap_hands_on_packets_and_keeps_receiver_duties() -> None:
     receiver._track = RemoteStreamTrack(kind="video")
     seen: list[tuple[int, bytes]] = []
 
-    async def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters, arrival: int) -> None:
+    def on_packet(packet: RtpView, codec: RTCRtpCodecParameters, arrival: int) -> None:
         seen.append((packet.sequence_number, packet.payload))
 
     tap = hooks.install_packet_tap(receiver, on_packet)
@@ -253,6 +259,8 @@ async def test_packet_tap_hands_on_packets_and_keeps_receiver_duties() -> None:
             await transport._handle_rtp_data(data, arrival_time_ms=0)
         assert [s for s, _ in seen] == [1, 2, 4]
         assert seen[0][1] == b"\x10" + frame  # the payload as sent, descriptor and all
+        # RTCP goes out from a task: the packet path itself never awaits.
+        await wait_for(lambda: any(isinstance(p, RtcpRtpfbPacket) for p in sent), 5, "a NACK")
         nacks = [p for p in sent if isinstance(p, RtcpRtpfbPacket)]
         assert len(nacks) == 1 and nacks[0].lost == [3] and nacks[0].media_ssrc == 1234
         assert tap.nacks_sent == 1
@@ -267,6 +275,44 @@ async def test_packet_tap_hands_on_packets_and_keeps_receiver_duties() -> None:
         streams = getattr(receiver, hooks.REMOTE_STREAMS_ATTR)
         assert streams[1234].packets_received == 3 and streams[1234].packets_lost == 1
         assert receiver.getSynchronizationSources()
+    finally:
+        await receiver.stop()
+        hooks.remove_packet_tap(receiver)
+
+
+async def test_the_light_path_feeds_the_bitrate_estimator_and_sends_remb() -> None:
+    receiver = RTCRtpReceiver("video", _transport())
+    receiver._track = RemoteStreamTrack(kind="video")
+    tap = hooks.install_packet_tap(receiver, lambda packet, codec, arrival: None)
+    params = RTCRtpReceiveParameters(codecs=[VP8])
+    params.encodings = [RTCRtpDecodingParameters(ssrc=1234, payloadType=100)]
+    await receiver.receive(params)
+    receiver._set_rtcp_ssrc(42)
+    sent: list[Any] = []
+
+    async def send_rtcp(packet: Any) -> None:
+        sent.append(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+    calls = []
+    estimator = getattr(receiver, hooks.BITRATE_ESTIMATOR_ATTR)
+    original = estimator.add
+    estimator.add = lambda **kw: calls.append(kw) or original(**kw)
+    try:
+        # Five seconds of 20 fps video, 4 packets per frame sent together (one burst each).
+        for frame in range(100):
+            for index in range(4):
+                tap.handle_now(
+                    RtpView(
+                        ssrc=1234, payload_type=100, sequence_number=4 * frame + index,
+                        timestamp=4500 * frame, marker=int(index == 3), payload=b"\x00" * 1000,
+                        abs_send_time=(frame * 13107 + index) & 0xFFFFFF,
+                    ),
+                    1000 + 50 * frame,
+                )  # fmt: skip
+        await wait_for(lambda: any(isinstance(p, RtcpPsfbPacket) for p in sent), 5, "a REMB packet")
+        # One estimator call per burst, carrying the burst's bytes.
+        assert len(calls) == 99 and {c["payload_size"] for c in calls} == {4000}
     finally:
         await receiver.stop()
         hooks.remove_packet_tap(receiver)
@@ -289,6 +335,121 @@ async def test_viewer_nacks_and_sender_reports_go_through_the_hooks() -> None:
     hooks.record_sent(sender, ntp=123 << 32, rtp_timestamp=9000, octets=1000)
     [outbound] = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
     assert outbound.packetsSent == 1 and outbound.bytesSent == 1000
+
+
+async def test_fast_path_internals_exist() -> None:
+    """What `PacketIngress.take` and `send_rtp_now` use, in place of the receive loop."""
+    transport = _transport()
+    assert transport._rx_srtp is None and transport._tx_srtp is None
+    assert transport._state is DtlsState.NEW and DtlsState.CONNECTED.name == "CONNECTED"
+    # The receive loop decrypts SRTP with _rx_srtp; _send_rtp encrypts with _tx_srtp and
+    # sends on the ICE transport, whose _send is aioice's Connection.send (component 1).
+    receive = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "data = self._rx_srtp.unprotect(data)" in receive
+    assert "data = await self.transport._recv()" in receive
+    send = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "data = self._tx_srtp.protect(data)" in send
+    assert "await self.transport._send(data)" in send
+    ice_init = inspect.getsource(RTCIceTransport.__init__)
+    assert "self._send = self._connection.send" in ice_init
+    assert "await self.sendto(data, 1)" in inspect.getsource(Connection.send)
+    sendto = inspect.getsource(Connection.sendto)
+    assert "active_pair = self._nominated.get(component)" in sendto
+    assert "await active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(StunProtocol.send_data)
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        Connection.data_received
+    )
+    connection = transport.transport._connection
+    assert isinstance(connection, Connection)
+    assert connection._nominated == {} and connection._protocols == []
+    # The router reads only ssrc and payload_type of a packet.
+    route = inspect.getsource(transport._rtp_router.route_rtp)
+    assert "packet.ssrc" in route and "packet.payload_type" in route
+    assert "packet." not in route.replace("packet.ssrc", "").replace("packet.payload_type", "")
+    ids = getattr(transport._rtp_header_extensions_map, hooks.EXTENSION_IDS_ATTR)
+    assert ids.abs_send_time is None and ids.audio_level is None
+    # StreamStatistics and NackGenerator read only what RtpView carries.
+    for method in (StreamStatistics.add, NackGenerator.add):
+        used = set(re.findall(r"packet\.(\w+)", inspect.getsource(method)))
+        assert used <= {"sequence_number", "timestamp"}, used
+
+
+def _srtp_pair() -> tuple[Session, Session]:
+    key = bytes(range(30))
+    return (
+        Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
+        Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND)),
+    )
+
+
+async def test_fast_path_takes_srtp_in_the_datagram_callback_and_sends_at_once() -> None:
+    transport = _transport()
+    receiver = RTCRtpReceiver("video", transport)
+    receiver._track = RemoteStreamTrack(kind="video")
+    seen: list[RtpView] = []
+    tap = hooks.install_packet_tap(receiver, lambda packet, codec, arrival: seen.append(packet))
+    params = RTCRtpReceiveParameters(
+        codecs=[VP8, RTX],
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+        ],
+    )
+    params.encodings = [
+        RTCRtpDecodingParameters(ssrc=1234, payloadType=100, rtx=RTCRtpRtxParameters(ssrc=5678))
+    ]
+    transport._rtp_header_extensions_map.configure(params)
+    transport._register_rtp_receiver(receiver, params)
+    await receiver.receive(params)
+    publisher_srtp, transport._rx_srtp = _srtp_pair()
+    transport._state = DtlsState.CONNECTED
+    connection = transport.transport._connection
+    queued: list[bytes] = []
+    ingress = getattr(transport, hooks.INGRESS_MARK)
+    ingress._queue_datagram = lambda data, component: queued.append(data)
+    try:
+        packet = _vp8_rtp(7, 21000, b"\x00" + b"k" * 20, marker=1)
+        packet.extensions.abs_send_time = 0x123456
+        wire = packet.serialize(transport._rtp_header_extensions_map)
+        connection.data_received(publisher_srtp.protect(wire), 1)
+        # Handed on synchronously, decrypted, with the header fields the relay uses.
+        assert [(p.sequence_number, p.timestamp, p.marker, p.abs_send_time) for p in seen] == [
+            (7, 21000, 1, 0x123456)
+        ]
+        assert seen[0].payload == packet.payload and ingress.fast_packets == 1
+        assert queued == [] and tap.packets == 1
+        # A frame leg needs aiortc's receiver: the datagram goes to the receive loop's queue.
+        tap.full_receive = True
+        protected = publisher_srtp.protect(_vp8_rtp(8, 24000, b"\x01", marker=1).serialize())
+        connection.data_received(protected, 1)
+        assert queued == [protected] and len(seen) == 1
+        # RTCP and DTLS always go through the queue.
+        connection.data_received(b"\x81\xc9" + b"\x00" * 30, 1)
+        connection.data_received(b"\x16\xfe\xfd" + b"\x00" * 30, 1)
+        assert len(queued) == 3
+    finally:
+        await receiver.stop()
+        hooks.remove_packet_tap(receiver)
+
+    # Sending: protected with the viewer's keys and handed to the nominated pair's socket.
+    viewer = _transport()
+    sender = RTCRtpSender("video", viewer)
+    assert not hooks.send_rtp_now(sender, wire)  # not connected
+    viewer._tx_srtp, viewer_rx = _srtp_pair()
+    viewer._state = DtlsState.CONNECTED
+    sent: list[tuple[bytes, Any]] = []
+
+    class Socket:
+        def sendto(self, data: bytes, addr: Any) -> None:
+            sent.append((data, addr))
+
+    protocol = StunProtocol(viewer.transport._connection)
+    protocol.transport = Socket()  # type: ignore[assignment]
+    pair = CandidatePair(protocol, Candidate("f", 1, "udp", 1, "127.0.0.1", 9, "host"))
+    viewer.transport._connection._nominated[1] = pair
+    assert hooks.send_rtp_now(sender, wire)
+    [(data, addr)] = sent
+    assert addr == ("127.0.0.1", 9) and viewer_rx.unprotect(data) == wire
 
 
 # ---------------------------------------------------------------- aioice (udp_mux.py)

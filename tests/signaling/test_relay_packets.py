@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from app.core.config import Settings
-from signaling.relay import MediaRelay
+from signaling.relay import MediaRelay, hooks
 from signaling.relay.forwarding import SlotTrack
 from signaling.relay.packets import (
     ABS_SEND_TIME_URI,
+    AUDIO_LEVEL_URI,
     MID_URI,
     StreamParameters,
     ViewerStream,
+    parse_rtp,
     vp8_keyframe_start,
 )
 from tests.signaling.peers import ClientPeer, Peers
@@ -156,6 +159,41 @@ def _slot_showing(relay: MediaRelay, viewer: str, publisher: str) -> SlotTrack:
     return next(s for s in viewer_side.all_slot_tracks() if s.source is source)
 
 
+def test_the_light_header_parse_reads_what_aiortc_reads() -> None:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+                RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+                RTCRtpHeaderExtensionParameters(id=14, uri=AUDIO_LEVEL_URI),
+            ]
+        )
+    )
+    for csrc, padding, level in itertools.product((0, 2), (0, 7), (None, (True, 42))):
+        packet = RtpPacket(payload_type=111, sequence_number=65535, timestamp=0xFFFFFFFE)
+        packet.ssrc, packet.marker, packet.payload = 0xDEADBEEF, 1, b"opus" * 10
+        packet.csrc = list(range(csrc))
+        packet.padding_size = padding
+        packet.extensions.mid = "0"
+        packet.extensions.abs_send_time = 0xABCDEF
+        packet.extensions.audio_level = level
+        data = packet.serialize(extensions)
+        view = parse_rtp(data, abs_send_time_id=3, audio_level_id=14)
+        assert view is not None
+        parsed = RtpPacket.parse(data, extensions)
+        for name in ("ssrc", "payload_type", "sequence_number", "timestamp", "marker", "payload"):
+            assert getattr(view, name) == getattr(parsed, name), name
+        assert view.padding_size == parsed.padding_size
+        assert view.abs_send_time == parsed.extensions.abs_send_time
+        assert view.audio_level == parsed.extensions.audio_level
+    # Malformed: too short, wrong version, extension or padding past the end.
+    assert parse_rtp(b"\x80" * 11, 3, 14) is None
+    assert parse_rtp(b"\x40" + b"\x00" * 20, 3, 14) is None
+    assert parse_rtp(b"\x90\x00" + b"\x00" * 10 + b"\xbe\xde\x00\x09", 3, 14) is None
+    assert parse_rtp(b"\xa0\x00" + b"\x00" * 10 + b"\x40", 3, 14) is None
+
+
 async def test_five_percent_loss_on_the_publishers_leg_is_repaired_by_nack(
     relay: MediaRelay, peers: Peers
 ) -> None:
@@ -195,6 +233,8 @@ async def test_five_percent_loss_on_the_publishers_leg_is_repaired_by_nack(
     assert slot.keyframe_requests_received == requests
     assert seen.keyframes == keyframes
     assert slot.stream is not None and slot.stream.packets_sent > 0
+    # Taken in the datagram callback (no frame leg watches it), not the receive loop.
+    assert hooks.fast_packets(tap.receiver) > 0
 
 
 async def test_a_viewers_keyframe_request_reaches_the_publisher(
