@@ -12,11 +12,12 @@ one core) is read from /proc over the measuring window; a "stream" is one partic
 audio+video delivered to the other. It reports:
 
 - `packet_cpu_pct_per_stream`, `frame_cpu_pct_per_stream`, `transcode_cpu_pct_per_stream`
-  at the same N (`--reference-visits`), and their ratio;
-- a ramp N = 1, 2, 4, 8, ... on the packet path: received fps min/median per stream, packet
-  loss, relay and generator CPU, the relay's RSS (`relay_rss_mb`); `max_visits_per_core` =
-  the largest N with every stream at >= 18 fps and the relay under 95 % of a core, and
-  `limited_by`: which process gave out first;
+  at the same N (`--reference-visits`), the mean of `--reference-runs` runs each (the paths
+  taking turns), and their ratio;
+- a ramp N = 1, 2, 4, 8, ... on the packet path, on a relay process of its own: received fps
+  min/median per stream, packet loss, relay and generator CPU, the relay's RSS
+  (`relay_rss_mb`); `max_visits_per_core` = the largest N with every stream at >= 18 fps and
+  the relay under 95 % of a core, and `limited_by`: which process gave out first;
 - with Chromium (skip with `--chromium-visits 0`): first remote frame times over sequential 1:1
   visits on the packet path, `first_frame_p50_s` / `first_frame_p95_s`;
 - with `--udp-port U`: the packet path again with every connection on the one UDP port U
@@ -507,7 +508,7 @@ def _what_gave_out(step: dict[str, Any]) -> str:
     return f"neither process at a full core ({figures})"
 
 
-async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+async def _references(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
     idle = await _idle_cpu(pid, 3)
     result["idle_cpu_pct"] = round(idle, 2)
@@ -516,19 +517,28 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
     paths = ["packet"] if args.ports_only else list(PATHS)
     if args.udp_port is not None:
         paths.append(SINGLE_PORT_PATH)
-    for path in paths:
-        step = await _step(base, pid, path, args.reference_visits, args)
-        print(f"reference: {step}", flush=True)
-        if "relay_cpu_pct" in step:
-            per_stream = (step["relay_cpu_pct"] - idle) / step["streams"]
-            result[f"{path}_cpu_pct_per_stream_measured"] = round(per_stream, 3)
-            result[f"{path}_reference_fps_median"] = step["fps_median"]
-            # A path that could not keep up delivered fewer frames for its CPU: per stream at
-            # the full frame rate, assuming CPU grows with frames (transcoding: it does).
-            full_rate = per_stream * VIDEO_FPS / max(min(step["fps_median"], VIDEO_FPS), 0.1)
-            result[f"{path}_cpu_pct_per_stream"] = round(full_rate, 3)
-        else:
+    # Each path `--reference-runs` times, the paths taking turns; a path's figures are the mean.
+    measured: dict[str, list[tuple[float, float]]] = {path: [] for path in paths}
+    for _run in range(args.reference_runs):
+        for path in paths:
+            step = await _step(base, pid, path, args.reference_visits, args)
+            print(f"reference: {step}", flush=True)
+            if "relay_cpu_pct" in step:
+                per_stream = (step["relay_cpu_pct"] - idle) / step["streams"]
+                measured[path].append((per_stream, step["fps_median"]))
+    for path, runs in measured.items():
+        if not runs:
             result[f"{path}_cpu_pct_per_stream"] = None
+            continue
+        per_stream = statistics.fmean(p for p, _ in runs)
+        fps_median = statistics.fmean(f for _, f in runs)
+        result[f"{path}_cpu_pct_per_stream_measured"] = round(per_stream, 3)
+        result[f"{path}_cpu_pct_per_stream_runs"] = [round(p, 3) for p, _ in runs]
+        result[f"{path}_reference_fps_median"] = round(fps_median, 1)
+        # A path that could not keep up delivered fewer frames for its CPU: per stream at the
+        # full frame rate, assuming CPU grows with frames (transcoding: it does).
+        full_rate = per_stream * VIDEO_FPS / max(min(fps_median, VIDEO_FPS), 0.1)
+        result[f"{path}_cpu_pct_per_stream"] = round(full_rate, 3)
     if result.get("packet_cpu_pct_per_stream") and result.get("transcode_cpu_pct_per_stream"):
         result["packet_vs_transcode_cpu_ratio"] = round(
             result["packet_cpu_pct_per_stream"] / result["transcode_cpu_pct_per_stream"], 3
@@ -548,9 +558,12 @@ async def _synthetic(base: str, pid: int, args: argparse.Namespace) -> dict[str,
             result["single_port_vs_per_connection_cpu_ratio"] = round(
                 single / result["packet_cpu_pct_per_stream"], 3
             )
-    if args.ports_only:
-        return result
+    return result
 
+
+async def _ramp(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    idle = await _idle_cpu(pid, 3)
     # The packet path's ramp: double the visits. max_visits_per_core is the largest N whose
     # streams all kept MIN_FPS with the relay under MAX_RELAY_CPU; the ramp goes on past the
     # first failure (while streams keep half that rate) to show the relay's CPU at higher N.
@@ -652,9 +665,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     with serving(command, port=port, env=os.environ, health="/counts") as server:
         result["rss_mb_at_start"] = round(_rss_mb(server.pid), 1)
-        result.update(await _synthetic(server.url, server.pid, args))
+        result.update(await _references(server.url, server.pid, args))
+    if args.ports_only:
+        result["bench_seconds"] = round(time.monotonic() - started, 1)
+        return result
+    # The ramp on a relay of its own, as a node that serves one kind of visit: after the
+    # transcoding reference the process holds twice the memory (freed, not given back).
+    port = free_port()
+    command[command.index("--serve") + 1] = str(port)
+    with serving(command, port=port, env=os.environ, health="/counts") as server:
+        result.update(await _ramp(server.url, server.pid, args))
         result["rss_mb_after_ramp"] = round(_rss_mb(server.pid), 1)
-        if args.chromium_visits and not args.ports_only:
+        if args.chromium_visits:
             result.update(await _chromium_first_frames(server.url, server.pid, args))
     result["bench_seconds"] = round(time.monotonic() - started, 1)
     return result
@@ -671,6 +693,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring window per step")
     parser.add_argument("--settle", type=float, default=3.0, help="wait before measuring")
     parser.add_argument("--reference-visits", type=int, default=4, help="N for the three paths")
+    parser.add_argument("--reference-runs", type=int, default=2, help="runs of each path at N")
     parser.add_argument("--max-visits", type=int, default=128, help="upper bound of the ramp")
     parser.add_argument("--ramp-budget", type=float, default=480, help="seconds for the ramp")
     parser.add_argument("--chromium-visits", type=int, default=30, help="0: no Chromium phase")

@@ -23,6 +23,7 @@ byte and packet counters (nothing here reads them).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import struct
@@ -42,16 +43,20 @@ from aiortc import (
 )
 from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, OveruseEstimator, RateCounter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 from signaling.relay.packets import RtpView, StreamParameters, parse_rtp
 
 logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
+PYLIBSRTP_VERSION = "1.0.0"
 
 # Name-mangled attributes of RTCRtpReceiver (see aiortc/rtcrtpreceiver.py).
 DECODER_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
@@ -69,6 +74,7 @@ SENDER_OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
 SENDER_NTP_ATTR = "_RTCRtpSender__ntp_timestamp"
 SENDER_RTP_TIMESTAMP_ATTR = "_RTCRtpSender__rtp_timestamp"
 INGRESS_MARK = "_openconsult_packet_ingress"
+TX_SRTP_MARK = "_openconsult_tx_srtp"
 EXTENSION_IDS_ATTR = "_HeaderExtensionsMap__ids"  # aiortc.rtp.HeaderExtensionsMap's ids
 REMB_INTERVAL_S = 0.5
 # 0.5 ms in abs-send-time units (6.18 fixed-point seconds): packets this close are one burst
@@ -192,6 +198,139 @@ def offer_loopback_candidate(pc: RTCPeerConnection) -> None:
         setattr(connection, LOOPBACK_MARK, True)
 
 
+# ---------------------------------------------------------------- the bitrate estimator
+
+# aiortc's receive-side bandwidth estimator (aiortc/rate.py), as the relay runs it for every
+# publisher's video: two of its parts cost time for nothing, and are replaced on the packet
+# taps' estimators with versions that give the same figures.
+
+
+class SparseRateCounter(RateCounter):
+    """aiortc's `RateCounter` (the incoming bitrate over a 1 s window), counting by arrival.
+
+    aiortc's keeps one bucket per millisecond and walks every millisecond that went by on each
+    call (a thousand steps a second per publisher); this one keeps one entry per millisecond
+    that had packets and drops those that left the window. Same `rate()` at every point.
+    """
+
+    def reset(self) -> None:
+        self._entries: collections.deque[list[int]] = collections.deque()  # [ms, count, value]
+        self._origin_index = 0
+        self._origin_ms = None
+        self._count = 0
+        self._value = 0
+
+    def add(self, value: int, now_ms: int) -> None:
+        if self._origin_ms is None:
+            self._origin_ms = now_ms
+        else:
+            self._erase_old(now_ms)
+        entries = self._entries
+        if entries and entries[-1][0] == now_ms:
+            entries[-1][1] += 1
+            entries[-1][2] += value
+        else:
+            entries.append([now_ms, 1, value])
+        self._count += 1
+        self._value += value
+
+    def rate(self, now_ms: int) -> int | None:
+        if self._origin_ms is not None:
+            self._erase_old(now_ms)
+            active_window_size = now_ms - self._origin_ms + 1
+            if self._count > 0 and active_window_size > 1:
+                return round(self._scale * self._value / active_window_size)
+        return None
+
+    def _erase_old(self, now_ms: int) -> None:
+        new_origin_ms = now_ms - self._window_size + 1
+        if self._origin_ms is None or self._origin_ms >= new_origin_ms:
+            return
+        entries = self._entries
+        while entries and entries[0][0] < new_origin_ms:
+            _, count, value = entries.popleft()
+            self._count -= count
+            self._value -= value
+        self._origin_ms = new_origin_ms
+
+
+class QuickOveruseEstimator(OveruseEstimator):
+    """aiortc's `OveruseEstimator` with its smallest recent frame period taken by `min()`
+    rather than a Python loop over the last 60 (the same value)."""
+
+    def update_min_frame_period(self, ts_delta: float) -> float:
+        history = self.ts_delta_hist
+        if len(history) >= MIN_FRAME_PERIOD_HISTORY_LENGTH:
+            history.pop(0)
+        smallest = min(history, default=ts_delta)
+        history.append(ts_delta)
+        return ts_delta if ts_delta < smallest else smallest
+
+
+def quicken_estimator(estimator: Any) -> None:
+    """Give a `RemoteBitrateEstimator` the quick rate counter (while it has counted nothing
+    yet) and overuse estimator (its state kept)."""
+    counter = estimator.incoming_bitrate
+    if type(counter) is RateCounter and counter._origin_ms is None:
+        estimator.incoming_bitrate = SparseRateCounter(counter._window_size, counter._scale)
+    if type(estimator.estimator) is OveruseEstimator:
+        estimator.estimator.__class__ = QuickOveruseEstimator
+
+
+# ---------------------------------------------------------------- SRTP, per packet
+
+
+class LeanSrtp:
+    """A pylibsrtp `Session`'s `protect` / `unprotect` for RTP, called once per packet.
+
+    The same libsrtp calls on the session's own context and buffer, without what pylibsrtp
+    adds to each call (a type check, a fresh length cell, an exception on failure): a packet
+    that fails (authentication, replay) gives None and is dropped, as the receive loop drops
+    it. Holds the session, so its libsrtp context lives as long as this.
+    """
+
+    __slots__ = ("_buffer", "_cdata", "_context", "_length", "_protect_limit", "session")
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.session = session
+        self._context = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._length = srtp_ffi.new("int *")
+        self._protect_limit = len(session._buffer) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+
+    def protect(self, packet: bytes, _protect: Any = srtp_lib.srtp_protect) -> bytes | None:
+        size = len(packet)
+        if size > self._protect_limit:
+            return None
+        self._buffer[0:size] = packet
+        length = self._length
+        length[0] = size
+        if _protect(self._context, self._cdata, length):
+            return None
+        return cast(bytes, self._buffer[0 : length[0]])
+
+    def unprotect(self, packet: bytes, _unprotect: Any = srtp_lib.srtp_unprotect) -> bytes | None:
+        size = len(packet)
+        if size > len(self._buffer):
+            return None
+        self._buffer[0:size] = packet
+        length = self._length
+        length[0] = size
+        if _unprotect(self._context, self._cdata, length):
+            return None
+        return cast(bytes, self._buffer[0 : length[0]])
+
+
+def lean_srtp(holder: Any, session: pylibsrtp.Session, attr: str) -> LeanSrtp:
+    """`holder`'s LeanSrtp for `session` (kept in `attr`, made again if the session changed)."""
+    lean: LeanSrtp | None = holder.__dict__.get(attr)
+    if lean is None or lean.session is not session:
+        lean = LeanSrtp(session)
+        holder.__dict__[attr] = lean
+    return lean
+
+
 # ---------------------------------------------------------------- the packet path
 
 # (media packet with any RTX unwrapped, its codec, the packet's arrival time in NTP-epoch ms)
@@ -242,6 +381,8 @@ class PacketTap:
         self._active: dict[int, Any] = getattr(receiver, ACTIVE_SSRC_ATTR)
         self._nack = getattr(receiver, NACK_GENERATOR_ATTR)
         self._estimator = getattr(receiver, BITRATE_ESTIMATOR_ATTR)
+        if self._estimator is not None:
+            quicken_estimator(self._estimator)
         self._remb_sent_at = 0.0
         self._remb_bitrate = 0
         # Packets sent in one burst (abs-send-times within BURST_TICKS of the burst's first)
@@ -398,6 +539,7 @@ class PacketIngress:
         self._queue_datagram: Callable[[bytes, int], None] = self._connection.data_received
         self._connection.data_received = self.data_received  # type: ignore[method-assign]
         self._protocols_wrapped = False
+        self._rx_lean: LeanSrtp | None = None
         # configure() fills in this object's ids; it is never replaced.
         self._extension_ids = getattr(transport._rtp_header_extensions_map, EXTENSION_IDS_ATTR)
 
@@ -443,9 +585,11 @@ class PacketIngress:
         tap = self.taps.get(receiver)
         if tap is None or tap.full_receive:
             return False
-        try:
-            plain = srtp.unprotect(data)
-        except pylibsrtp.Error:
+        lean = self._rx_lean
+        if lean is None or lean.session is not srtp:
+            lean = self._rx_lean = LeanSrtp(srtp)
+        plain = lean.unprotect(data)
+        if plain is None:
             return True  # as the receive loop does: dropped
         ids = self._extension_ids
         packet = parse_rtp(plain, ids.abs_send_time, ids.audio_level)
@@ -562,9 +706,8 @@ def send_rtp_now(sender: RTCRtpSender, data: bytes) -> bool:
     pair = transport.transport._connection._nominated.get(1)
     if pair is None:
         return False
-    try:
-        protected = transport._tx_srtp.protect(data)
-    except pylibsrtp.Error:
+    protected = lean_srtp(transport, transport._tx_srtp, TX_SRTP_MARK).protect(data)
+    if protected is None:
         return False
     protocol = pair.protocol
     if type(protocol).send_data is StunProtocol.send_data:

@@ -7,6 +7,7 @@ import fractions
 import importlib.metadata
 import inspect
 import queue
+import random
 import re
 from typing import Any
 
@@ -27,7 +28,7 @@ from aiortc import (
 )
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rate import BandwidthUsage, OveruseEstimator, RateCounter, RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -318,6 +319,43 @@ async def test_the_light_path_feeds_the_bitrate_estimator_and_sends_remb() -> No
         hooks.remove_packet_tap(receiver)
 
 
+def test_the_quick_rate_counter_gives_aiortcs_figures() -> None:
+    rng = random.Random(3)
+    theirs, ours = RateCounter(1000, 8000), hooks.SparseRateCounter(1000, 8000)
+    now = 5_000
+    for step in range(5_000):
+        # bursts, pauses longer than the window, several packets in one millisecond
+        now += rng.choice([0, 0, 1, 3, 20, 50]) if step % 700 else 1_500
+        size = rng.randrange(50, 1_200)
+        assert ours.rate(now) == theirs.rate(now)
+        theirs.add(size, now)
+        ours.add(size, now)
+        assert ours.rate(now) == theirs.rate(now)
+    ours.reset()
+    theirs.reset()
+    assert ours.rate(now) is None and theirs.rate(now) is None
+
+
+def test_the_quick_overuse_estimator_gives_aiortcs_figures() -> None:
+    rng = random.Random(5)
+    theirs, ours = OveruseEstimator(), hooks.QuickOveruseEstimator()
+    for now in range(0, 200_000, 50):
+        delta = rng.uniform(-5, 60)
+        args = (rng.randrange(0, 80), delta, rng.randrange(-3_000, 3_000), BandwidthUsage.NORMAL)
+        theirs.update(*args, now)
+        ours.update(*args, now)
+        assert (ours.offset(), ours.var_noise) == (theirs.offset(), theirs.var_noise)
+
+
+async def test_a_tapped_receivers_estimator_is_the_quick_one() -> None:
+    receiver = RTCRtpReceiver("video", _transport())
+    hooks.install_packet_tap(receiver, lambda packet, codec, arrival: None)
+    estimator = getattr(receiver, hooks.BITRATE_ESTIMATOR_ATTR)
+    assert isinstance(estimator.incoming_bitrate, hooks.SparseRateCounter)
+    assert isinstance(estimator.estimator, hooks.QuickOveruseEstimator)
+    hooks.remove_packet_tap(receiver)
+
+
 async def test_viewer_nacks_and_sender_reports_go_through_the_hooks() -> None:
     sender = RTCRtpSender("video", _transport())
     asked: list[int] = []
@@ -381,6 +419,28 @@ def _srtp_pair() -> tuple[Session, Session]:
         Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
         Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND)),
     )
+
+
+def test_pylibsrtp_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("pylibsrtp") == hooks.PYLIBSRTP_VERSION
+
+
+def test_lean_srtp_protects_and_unprotects_as_pylibsrtp_does() -> None:
+    theirs_out, theirs_in = _srtp_pair()
+    ours_out, ours_in = _srtp_pair()
+    lean_out, lean_in = hooks.LeanSrtp(ours_out), hooks.LeanSrtp(ours_in)
+    for sequence in range(50):
+        packet = _vp8_rtp(sequence, 3000 * sequence, bytes([sequence]) * 900, marker=1).serialize()
+        protected = lean_out.protect(packet)
+        assert protected == theirs_out.protect(packet)  # same keys, same bytes on the wire
+        assert lean_in.unprotect(protected) == theirs_in.unprotect(protected) == packet
+        # A replayed packet and a tampered one are refused (None: dropped), as pylibsrtp refuses.
+        assert lean_in.unprotect(protected) is None
+        assert lean_in.unprotect(protected[:-1] + bytes([protected[-1] ^ 1])) is None
+    assert lean_out.protect(b"\x80" * 1500) is None  # no room for the trailer
+    # aiortc's RTCP still goes through the same session, between our calls.
+    rtcp = bytes.fromhex("80c8000600000001") + b"\x00" * 20
+    assert theirs_in.unprotect_rtcp(ours_out.protect_rtcp(rtcp)) == rtcp
 
 
 async def test_fast_path_takes_srtp_in_the_datagram_callback_and_sends_at_once() -> None:
