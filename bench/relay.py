@@ -573,10 +573,12 @@ async def _ramp(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]
     deadline = time.monotonic() + args.ramp_budget
     visits = 1
     while visits <= args.max_visits and time.monotonic() < deadline:
+        attempts = []
         for _attempt in range(2):  # a failed step runs once more: the machine is shared
             step = await _step(base, pid, "packet", visits, args)
             print(f"ramp: {step}", flush=True)
             steps.append(step)
+            attempts.append(step)
             ok = (
                 "error" not in step
                 and step["fps_min"] >= MIN_FPS
@@ -587,7 +589,9 @@ async def _ramp(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]
         if ok and limited_by is None:
             sustained = step
         elif not ok:
-            limited_by = limited_by or _what_gave_out(step)
+            # What gave out, told by an attempt that has figures (a retry may only time out).
+            told = next((a for a in attempts if "error" not in a), step)
+            limited_by = limited_by or _what_gave_out(told)
             if "error" in step or step["fps_min"] < MIN_FPS / 2:
                 break
             if step["relay_cpu_pct"] >= MAX_RELAY_CPU:

@@ -1,4 +1,4 @@
-"""Every aiortc internal the relay relies on, in one place.
+"""Every aiortc (and pylibsrtp) internal the relay relies on, in one place.
 
 aiortc decodes everything it receives and encodes everything it sends; the relay needs the
 packets (packet path) or the encoded frames (frame path) instead. aiortc is pinned exactly
@@ -18,6 +18,10 @@ socket (`send_rtp_now`). Otherwise RTP goes through `RTCDtlsTransport._handle_rt
 aiortc has it. Their sender's counters are kept for its sender reports, and its NACK handling
 is answered from the relay's own history. Not kept on the fast path: the DTLS transport's own
 byte and packet counters (nothing here reads them).
+
+Per packet, libsrtp is called on the transport's own SRTP sessions (`LeanSrtp`, pylibsrtp
+pinned exactly), and each publisher's bitrate estimator runs with two of its parts replaced by
+ones that give the same figures for less (`quicken_estimator`).
 """
 
 from __future__ import annotations
